@@ -1,0 +1,1 @@
+"""tree-sitter parsing: languages, positions, incremental documents and code units."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tree_sitter import Tree
@@ -50,30 +50,53 @@ class ParsedDocument:
 
     def edited(self, changes: Iterable[ContentChange], version: int | None = None) -> ParsedDocument:
         """Apply LSP content changes in order, re-using the old tree for an incremental parse."""
-        source = self.source
         tree = self.tree.copy()  # edit a copy: this document stays valid for readers holding it
         full_reparse = False
-        for change in changes:
-            if change.span is None:
-                source = SourceText(change.text)
-                full_reparse = True
-                continue
-            start = source.byte_at_position(change.span.start)
-            old_end = max(start, source.byte_at_position(change.span.end))
-            new_bytes = change.text.encode("utf-8", errors="surrogatepass")
-            new_data = source.data[:start] + new_bytes + source.data[old_end:]
-            new_source = SourceText(new_data.decode("utf-8", errors="surrogatepass"))
-            if not full_reparse:
-                new_end = start + len(new_bytes)
-                tree.edit(
-                    start_byte=start,
-                    old_end_byte=old_end,
-                    new_end_byte=new_end,
-                    start_point=source.point_at_byte(start),
-                    old_end_point=source.point_at_byte(old_end),
-                    new_end_point=new_source.point_at_byte(new_end),
-                )
-            source = new_source
+
+        def on_edit(before: SourceText, after: SourceText, start: int, old_end: int, new_end: int) -> None:
+            tree.edit(
+                start_byte=start,
+                old_end_byte=old_end,
+                new_end_byte=new_end,
+                start_point=before.point_at_byte(start),
+                old_end_point=before.point_at_byte(old_end),
+                new_end_point=after.point_at_byte(new_end),
+            )
+
+        def on_replace() -> None:
+            nonlocal full_reparse
+            full_reparse = True
+
+        source = apply_content_changes(self.source, changes, on_edit, on_replace)
         parser = parser_for(self.language)
         new_tree = parser.parse(source.data) if full_reparse else parser.parse(source.data, tree)
         return ParsedDocument(self.path, self.language, source, new_tree, version)
+
+
+EditCallback = Callable[[SourceText, SourceText, int, int, int], None]
+
+
+def apply_content_changes(
+    source: SourceText,
+    changes: Iterable[ContentChange],
+    on_edit: EditCallback | None = None,
+    on_replace: Callable[[], None] | None = None,
+) -> SourceText:
+    """The text after LSP content changes; callbacks see each ranged edit in byte offsets."""
+    replaced = False
+    for change in changes:
+        if change.span is None:
+            source = SourceText(change.text)
+            replaced = True
+            if on_replace is not None:
+                on_replace()
+            continue
+        start = source.byte_at_position(change.span.start)
+        old_end = max(start, source.byte_at_position(change.span.end))
+        new_bytes = change.text.encode("utf-8", errors="surrogatepass")
+        data = source.data[:start] + new_bytes + source.data[old_end:]
+        after = SourceText(data.decode("utf-8", errors="surrogatepass"))
+        if on_edit is not None and not replaced:
+            on_edit(source, after, start, old_end, start + len(new_bytes))
+        source = after
+    return source

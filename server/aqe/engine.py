@@ -1,0 +1,241 @@
+"""The engine: one object that every front door (language server, command line) calls.
+
+It owns the open documents, the rules and the settings; it holds no LSP types, so everything here is
+testable without a server. Later features (models, index, test generation, learning) hang off it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aqe.config import Settings
+from aqe.findings import Finding, Severity
+from aqe.parsing.document import ContentChange, ParsedDocument, apply_content_changes
+from aqe.parsing.languages import Language, language_for_id, language_for_path
+from aqe.parsing.source import SourceText
+from aqe.review.rules import all_rules
+from aqe.review.rules.base import Rule, RuleContext, RuleInfo, RuleOptions
+from aqe.review.suppression import is_suppressed
+from aqe.workspace import FileSkipped, SkipReason, Workspace, check_text_limits
+
+log = logging.getLogger(__name__)
+
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class FileAnalysis:
+    """The outcome for one file: its findings, or why it was skipped."""
+
+    path: str
+    findings: tuple[Finding, ...] = ()
+    skipped: FileSkipped | None = None
+    version: int | None = None
+    has_syntax_errors: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedRules:
+    """Rules after settings: which run, at what severity; and the unknown names the user wrote."""
+
+    active: tuple[tuple[Rule, Severity], ...]
+    unknown: tuple[str, ...]
+
+
+def resolve_rules(rules: Sequence[Rule], overrides: dict[str, str]) -> ResolvedRules:
+    by_key: dict[str, Rule] = {}
+    for rule in rules:
+        by_key[rule.info.id.lower()] = rule
+        by_key[rule.info.name.lower()] = rule
+    chosen: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, value in overrides.items():
+        rule = by_key.get(key.strip().lower())
+        if rule is None:
+            unknown.append(key)
+        else:
+            chosen[rule.info.id] = value.strip().lower()
+    active: list[tuple[Rule, Severity]] = []
+    for rule in rules:
+        wanted = chosen.get(rule.info.id)
+        if wanted == OFF:
+            continue
+        active.append((rule, Severity.parse(wanted) if wanted else rule.info.default_severity))
+    return ResolvedRules(tuple(active), tuple(unknown))
+
+
+@dataclass
+class OpenDocument:
+    uri: str
+    path: str
+    language: Language | None
+    version: int | None
+    parsed: ParsedDocument | None
+    skipped: FileSkipped | None
+    text: str
+
+
+class Engine:
+    """Analyses files and open documents with the current settings. Thread-safe for readers."""
+
+    def __init__(self, settings: Settings, roots: Sequence[Path] = ()) -> None:
+        self._lock = threading.Lock()
+        self._documents: dict[str, OpenDocument] = {}
+        self.roots = tuple(roots)
+        self.configure(settings)
+
+    # --- settings ----------------------------------------------------------------------------------
+
+    def configure(self, settings: Settings) -> None:
+        resolved = resolve_rules(all_rules(), dict(settings.rules))
+        with self._lock:
+            self.settings = settings
+            self.workspace = Workspace(self.roots, settings.exclude)
+            self._rules = resolved
+            self._rule_options = RuleOptions(max_complexity=settings.max_complexity)
+        if resolved.unknown:
+            log.warning("unknown rule ids in the 'rules' setting: %s", ", ".join(resolved.unknown))
+
+    @property
+    def unknown_rule_keys(self) -> tuple[str, ...]:
+        return self._rules.unknown
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.settings.max_file_size_mb * 1_000_000)
+
+    @staticmethod
+    def rule_infos() -> tuple[RuleInfo, ...]:
+        return tuple(rule.info for rule in all_rules())
+
+    # --- analysis ----------------------------------------------------------------------------------
+
+    def analyze_document(self, document: ParsedDocument) -> tuple[Finding, ...]:
+        """Run every active rule; a rule that fails is logged and skipped, never fatal."""
+        rules = self._rules
+        context = RuleContext(document, self._rule_options)
+        findings: list[Finding] = []
+        for rule, severity in rules.active:
+            if document.language not in rule.info.languages:
+                continue
+            try:
+                produced = list(rule.check(context))
+            except Exception:
+                log.exception("rule %s failed on %s; its findings are left out", rule.info.id, document.path)
+                continue
+            for finding in produced:
+                findings.append(finding if finding.severity is severity else _with_severity(finding, severity))
+        kept = [f for f in findings if not is_suppressed(document, f, _rule_name(f.rule_id))]
+        kept.sort(key=Finding.sort_key)
+        return tuple(kept)
+
+    def analyze_text(
+        self, path: str, text: str, language: Language | None = None, version: int | None = None
+    ) -> FileAnalysis:
+        language = language or language_for_path(path)
+        if language is None:
+            return FileAnalysis(
+                path, skipped=FileSkipped(path, SkipReason.UNSUPPORTED_LANGUAGE, "not a supported language")
+            )
+        skipped = check_text_limits(path, text, self.max_file_bytes)
+        if skipped is not None:
+            return FileAnalysis(path, skipped=skipped, version=version)
+        document = ParsedDocument.parse(path, text, language, version)
+        return self._analysis_of(document)
+
+    def analyze_file(self, path: Path) -> FileAnalysis:
+        text = self.workspace.read_text(path, self.max_file_bytes)
+        if isinstance(text, FileSkipped):
+            return FileAnalysis(str(path), skipped=text)
+        return self.analyze_text(str(path), text)
+
+    def analyze_paths(self, paths: Iterable[Path] | None = None) -> Iterator[FileAnalysis]:
+        """Every supported source file under `paths` (default: the workspace roots)."""
+        for path in self.workspace.iter_source_files(paths):
+            yield self.analyze_file(path)
+
+    def _analysis_of(self, document: ParsedDocument) -> FileAnalysis:
+        return FileAnalysis(
+            document.path,
+            self.analyze_document(document),
+            version=document.version,
+            has_syntax_errors=document.has_syntax_errors,
+        )
+
+    # --- open documents (the editor's view of files, which may differ from disk) ------------------
+
+    def open_document(
+        self, uri: str, path: str, text: str, version: int | None, language_id: str | None = None
+    ) -> OpenDocument:
+        language = language_for_id(language_id, path)
+        document = OpenDocument(uri, path, language, version, None, None, text)
+        self._reparse(document, None)
+        with self._lock:
+            self._documents[uri] = document
+        return document
+
+    def change_document(self, uri: str, changes: Sequence[ContentChange], version: int | None) -> OpenDocument:
+        """Apply LSP content changes; the syntax tree is updated incrementally where possible."""
+        with self._lock:
+            document = self._documents.get(uri)
+        if document is None:
+            raise KeyError(f"document is not open: {uri}")
+        self._reparse(document, changes, version)
+        return document
+
+    def close_document(self, uri: str) -> None:
+        with self._lock:
+            self._documents.pop(uri, None)
+
+    def open_uris(self) -> list[str]:
+        with self._lock:
+            return list(self._documents)
+
+    def get_document(self, uri: str) -> OpenDocument | None:
+        with self._lock:
+            return self._documents.get(uri)
+
+    def analyze_open_document(self, uri: str) -> FileAnalysis | None:
+        document = self.get_document(uri)
+        if document is None:
+            return None
+        if document.skipped is not None:
+            return FileAnalysis(document.path, skipped=document.skipped, version=document.version)
+        if document.parsed is None:
+            reason = FileSkipped(document.path, SkipReason.UNSUPPORTED_LANGUAGE, "not a supported language")
+            return FileAnalysis(document.path, skipped=reason, version=document.version)
+        return self._analysis_of(document.parsed)
+
+    def _reparse(
+        self, document: OpenDocument, changes: Sequence[ContentChange] | None, version: int | None = None
+    ) -> None:
+        edited: ParsedDocument | None = None
+        if changes is not None:
+            if document.parsed is not None:
+                edited = document.parsed.edited(changes, version)
+                document.text = edited.text
+            else:
+                document.text = apply_content_changes(SourceText(document.text), changes).text
+            document.version = version
+        document.skipped = check_text_limits(document.path, document.text, self.max_file_bytes)
+        if document.skipped is not None or document.language is None:
+            document.parsed = None
+        elif edited is not None:
+            document.parsed = edited
+        else:
+            document.parsed = ParsedDocument.parse(document.path, document.text, document.language, version)
+
+
+def _with_severity(finding: Finding, severity: Severity) -> Finding:
+    return replace(finding, severity=severity)
+
+
+def _rule_name(rule_id: str) -> str | None:
+    for rule in all_rules():
+        if rule.info.id == rule_id:
+            return rule.info.name
+    return None

@@ -1,0 +1,61 @@
+"""Translation between LSP types and the engine's types. Nothing else in aqe imports lsprotocol."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from aqe.findings import Finding, FindingTag, Position, Severity, Span, TextEdit
+from aqe.parsing.document import ContentChange
+
+_SEVERITY = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.INFO: types.DiagnosticSeverity.Information,
+    Severity.HINT: types.DiagnosticSeverity.Hint,
+}
+_TAGS = {
+    FindingTag.UNNECESSARY: types.DiagnosticTag.Unnecessary,
+    FindingTag.DEPRECATED: types.DiagnosticTag.Deprecated,
+}
+DIAGNOSTIC_SOURCE = "aqe"
+
+
+def to_lsp_range(span: Span) -> types.Range:
+    return types.Range(
+        start=types.Position(line=span.start.line, character=span.start.character),
+        end=types.Position(line=span.end.line, character=span.end.character),
+    )
+
+
+def from_lsp_range(value: types.Range) -> Span:
+    return Span(
+        Position(value.start.line, value.start.character), Position(value.end.line, value.end.character)
+    )
+
+
+def to_diagnostic(finding: Finding) -> types.Diagnostic:
+    return types.Diagnostic(
+        range=to_lsp_range(finding.span),
+        message=finding.message,
+        severity=_SEVERITY[finding.severity],
+        code=finding.rule_id,
+        source=DIAGNOSTIC_SOURCE,
+        tags=[_TAGS[t] for t in finding.tags] or None,
+        data={"ruleId": finding.rule_id, "fixable": finding.fix is not None},
+    )
+
+
+def to_text_edit(edit: TextEdit) -> types.TextEdit:
+    return types.TextEdit(range=to_lsp_range(edit.span), new_text=edit.new_text)
+
+
+def to_content_changes(
+    changes: list[types.TextDocumentContentChangeEvent],
+) -> list[ContentChange]:
+    result: list[ContentChange] = []
+    for change in changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            result.append(ContentChange(from_lsp_range(change.range), change.text))
+        else:
+            result.append(ContentChange(None, change.text))
+    return result

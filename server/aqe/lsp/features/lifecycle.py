@@ -1,0 +1,40 @@
+"""initialize / initialized / shutdown: settings, roots, logging and the diagnostics mode."""
+
+from __future__ import annotations
+
+import logging
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+
+from aqe.lsp.features.diagnostics import DiagnosticsFeature
+from aqe.lsp.log import WindowLogHandler
+from aqe.lsp.server import AqeLanguageServer, workspace_roots_of
+
+log = logging.getLogger(__name__)
+
+
+def register(server: AqeLanguageServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: AqeLanguageServer, params: types.InitializeParams) -> None:
+        ls.bind_loop()
+        logging.getLogger("aqe").addHandler(WindowLogHandler(ls))
+        options = params.initialization_options
+        ls.initialization_options = options if isinstance(options, dict) else {}
+        ls.workspace_roots = workspace_roots_of(params)
+        ls.load_settings(None)
+        pull = get_capability(ls.client_capabilities, "text_document.diagnostic") is not None
+        DiagnosticsFeature.of(ls).use_pull_model(pull)
+        log.info(
+            "aqe %s started for %s (%s diagnostics, trusted=%s)",
+            ls.version,
+            ", ".join(map(str, ls.workspace_roots)) or "no workspace folder",
+            "pull" if pull else "push",
+            ls.loaded_settings.trusted if ls.loaded_settings else True,
+        )
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: AqeLanguageServer, params: types.InitializedParams) -> None:
+        from aqe.lsp.features.configuration import refresh_configuration
+
+        await refresh_configuration(ls, None)

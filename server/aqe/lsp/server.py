@@ -1,0 +1,181 @@
+"""The aqe language server: state lives on this subclass; features register themselves on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol.language_server import lsp_method
+
+from aqe import __version__
+from aqe.config import LoadedSettings, Settings, load_settings
+from aqe.engine import Engine
+from aqe.lsp.protocol import AqeProtocol
+
+log = logging.getLogger(__name__)
+
+_NOTIFY_THRESHOLD = {
+    "off": None,
+    "onError": types.MessageType.Error,
+    "onWarning": types.MessageType.Warning,
+    "always": types.MessageType.Log,
+}
+
+
+class AqeServerProtocol(AqeProtocol):
+    """Pins positions to UTF-16: the engine's unit, and the one every LSP client must support.
+
+    pygls picks the client's first offered encoding (Neovim offers UTF-8 first); answering in a unit
+    the engine does not use would shift every range after a non-ASCII character.
+    """
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
+        if params.capabilities.general is not None:
+            params.capabilities.general.position_encodings = [types.PositionEncodingKind.Utf16]
+        return (yield from super().lsp_initialize(params))
+
+
+class AqeLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            "aqe",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=AqeServerProtocol,
+            max_workers=4,
+        )
+        self.engine: Engine = Engine(Settings())
+        self.loaded_settings: LoadedSettings | None = None
+        self.initialization_options: Mapping[str, Any] = {}
+        self.workspace_roots: tuple[Path, ...] = ()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._shown_messages: set[str] = set()
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    # --- settings -------------------------------------------------------------------------------------
+
+    def load_settings(self, client_settings: Mapping[str, Any] | None) -> LoadedSettings:
+        """Re-read every source (pyproject, client, environment) and reconfigure the engine."""
+        root = self.workspace_roots[0] if self.workspace_roots else None
+        options = dict(self.initialization_options)
+        if client_settings:
+            options = _merge_client_settings(options, client_settings)
+        loaded = load_settings(root, client_options=options)
+        self.loaded_settings = loaded
+        if self.engine.roots != self.workspace_roots:
+            self.engine = Engine(loaded.settings, self.workspace_roots)
+        else:
+            self.engine.configure(loaded.settings)
+        logging.getLogger("aqe").setLevel(loaded.settings.log_level.upper())
+        for issue in loaded.issues:
+            log.warning("settings: %s", issue.message)
+            self.notify_user(f"aqe settings: {issue.message}", types.MessageType.Warning, always=True)
+        for key in self.engine.unknown_rule_keys:
+            self.notify_user(
+                f"aqe settings: 'rules' names an unknown rule {key!r}; see `aqe rules` for the list",
+                types.MessageType.Warning,
+                always=True,
+            )
+        return loaded
+
+    # --- talking to the user --------------------------------------------------------------------------
+
+    def notify_user(self, message: str, kind: types.MessageType, *, always: bool = False) -> None:
+        """window/showMessage, gated by `showNotifications`, each distinct message once per session.
+
+        `always` is for problems the user must act on (a broken setting): shown unless notifications
+        are off entirely.
+        """
+        threshold = _NOTIFY_THRESHOLD.get(self.settings.show_notifications, types.MessageType.Error)
+        if threshold is None or (not always and kind > threshold) or message in self._shown_messages:
+            return
+        self._shown_messages.add(message)
+        self.send_soon(lambda: self.window_show_message(types.ShowMessageParams(type=kind, message=message)))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log instead of pygls' popup per bad message (298 popups for 300 garbage bodies)."""
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+
+    # --- the event loop -------------------------------------------------------------------------------
+
+    def bind_loop(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    def send_soon(self, send: Callable[[], Any]) -> None:
+        """Run `send` on the event loop thread: the transport is not safe to write from two threads."""
+        loop = self.loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            send()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(send)
+
+    def run_task(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start background work, keep a reference, and log (never lose) its exception."""
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("%s failed", name, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+        return task
+
+
+def _merge_client_settings(options: Mapping[str, Any], client_settings: Mapping[str, Any]) -> dict[str, Any]:
+    """workspace/configuration answers replace the client part of initializationOptions, keeping
+    the top-level flags (trust) that only initializationOptions carries."""
+    merged = dict(client_settings)
+    if "trusted" in options and "trusted" not in merged:
+        merged["trusted"] = options["trusted"]
+    return merged
+
+
+def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
+    from aqe.workspace import path_from_uri
+
+    roots: list[Path] = []
+    for folder in params.workspace_folders or []:
+        path = path_from_uri(folder.uri)
+        if path is not None:
+            roots.append(path)
+    if not roots and params.root_uri:
+        path = path_from_uri(params.root_uri)
+        if path is not None:
+            roots.append(path)
+    if not roots and params.root_path:
+        roots.append(Path(params.root_path))
+    return tuple(Path(os.path.realpath(r)) for r in roots)
+
+
+FEATURES = ("lifecycle", "documents", "diagnostics", "code_actions", "configuration")
+
+
+def create_server() -> AqeLanguageServer:
+    """Build the server with every feature registered; one broken feature must not stop the rest."""
+    import importlib
+
+    server = AqeLanguageServer()
+    for name in FEATURES:
+        try:
+            module = importlib.import_module(f"aqe.lsp.features.{name}")
+            module.register(server)
+        except Exception:
+            log.exception("feature %s could not be registered; continuing without it", name)
+    return server

@@ -1,0 +1,1004 @@
+"""One typed `Settings` object, merged from every place a user or a project can configure aqe.
+
+Sources, lowest precedence first: defaults, the user config file, the workspace `pyproject.toml`
+`[tool.aqe]`, the client's settings (initializationOptions or a workspace/configuration result),
+then `AQE_*` environment variables. Loading never raises on bad input: every problem becomes a
+`SettingsIssue` and the value in force before it is kept, so a typo cannot stop the server.
+
+Workspace sources are code the user may not have written (a cloned repository), so they cannot set
+user-scoped keys (which choose what runs or where code is sent), can only make `privacyMode`
+stricter, and are skipped entirely when the client says the workspace is untrusted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+import math
+import os
+import re
+import sys
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+RuleSeverity = Literal["error", "warning", "info", "hint", "off"]
+ShowNotifications = Literal["off", "onError", "onWarning", "always"]
+LogLevel = Literal["error", "warning", "info", "debug"]
+PrivacyMode = Literal["strict", "balanced", "off"]
+CloudProvider = Literal["anthropic"]
+EmbeddingDim = Literal[384, 512, 768, 1024]
+
+PRIVACY_MODES_STRICTEST_FIRST: tuple[PrivacyMode, ...] = ("strict", "balanced", "off")
+_TIGHTEN_ONLY = "privacy_mode"
+"""The one user-scoped setting a workspace may still change, but only towards stricter."""
+
+SOURCE_PYPROJECT = "pyproject.toml"
+SOURCE_CLIENT = "client settings"
+SOURCE_CLIENT_USER = "client userSettings"
+SOURCE_CLIENT_WORKSPACE = "client workspaceSettings"
+SOURCE_MERGED = "merged settings"
+
+ENV_PREFIX = "AQE_"
+
+
+class Scope(str, enum.Enum):
+    USER = "user"
+    """Only the user's own sources (user file, client user settings, environment) may set it."""
+    WORKSPACE = "workspace"
+    """Any source may set it, including a repository's pyproject.toml."""
+
+
+class ValueKind(str, enum.Enum):
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    NUMBER = "number"
+    STRING = "string"
+    STRING_LIST = "string list"
+    STRING_MAP = "string map"
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """What a field declares beyond its type annotation; the annotation supplies type and choices."""
+
+    doc: str
+    group: str
+    scope: Scope
+    implemented: bool
+    minimum: float | None
+    maximum: float | None
+    exclusive_minimum: bool
+    min_length: int | None
+    confined_to_workspace: bool
+
+
+_META_KEY = "aqe"
+
+
+def _meta(
+    doc: str,
+    group: str,
+    *,
+    implemented: bool = False,
+    scope: Scope = Scope.WORKSPACE,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    min_length: int | None = None,
+    confined_to_workspace: bool = False,
+) -> dict[str, _Declared]:
+    return {
+        _META_KEY: _Declared(
+            doc=doc,
+            group=group,
+            scope=scope,
+            implemented=implemented,
+            minimum=minimum,
+            maximum=maximum,
+            exclusive_minimum=exclusive_minimum,
+            min_length=min_length,
+            confined_to_workspace=confined_to_workspace,
+        )
+    }
+
+
+_REVIEW = "Review"
+_EDITOR = "Editor"
+_PRIVACY = "Privacy"
+_LOCAL_MODEL = "Local model"
+_CLOUD = "Cloud model"
+_INDEX = "Index"
+_LEARNING = "Learning"
+_COVERAGE = "Coverage"
+_FLAKY = "Flaky tests"
+
+GROUPS: tuple[str, ...] = (_REVIEW, _EDITOR, _PRIVACY, _LOCAL_MODEL, _CLOUD, _INDEX, _LEARNING, _COVERAGE, _FLAKY)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, flat; snake_case here, camelCase (`max_complexity` -> `maxComplexity`) outside."""
+
+    rules: dict[str, RuleSeverity] = field(
+        default_factory=dict,
+        hash=False,
+        metadata=_meta(
+            "Severity per rule, keyed by rule id (QE101) or name (test-without-assertion); "
+            "`off` disables the rule. Merged key by key across sources.",
+            _REVIEW,
+            implemented=True,
+        ),
+    )
+    max_complexity: int = field(
+        default=10,
+        metadata=_meta(
+            "Cyclomatic complexity above which a function is reported.",
+            _REVIEW,
+            implemented=True,
+            minimum=2,
+            maximum=200,
+        ),
+    )
+    max_file_size_mb: float = field(
+        default=2.0,
+        metadata=_meta(
+            "Files larger than this many megabytes are skipped, with a notice, instead of analysed.",
+            _REVIEW,
+            implemented=True,
+            minimum=0,
+            exclusive_minimum=True,
+            maximum=1024,
+        ),
+    )
+    exclude: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "Gitignore-style patterns of files never analysed, relative to the workspace root.",
+            _REVIEW,
+            implemented=True,
+        ),
+    )
+    diagnostics_debounce_ms: int = field(
+        default=300,
+        metadata=_meta(
+            "Quiet time after the last edit before a document is analysed again.",
+            _EDITOR,
+            implemented=True,
+            minimum=0,
+            maximum=10_000,
+        ),
+    )
+    show_notifications: ShowNotifications = field(
+        default="onError",
+        metadata=_meta(
+            "Which server problems pop up as notifications; everything is logged regardless.",
+            _EDITOR,
+            implemented=True,
+        ),
+    )
+    log_level: LogLevel = field(
+        default="info",
+        metadata=_meta(
+            "Least severe log record forwarded to the client's output panel.",
+            _EDITOR,
+            implemented=True,
+        ),
+    )
+    code_lens: bool = field(
+        default=True, metadata=_meta("Show code lenses (run test, coverage, flakiness) above units.", _EDITOR)
+    )
+    privacy_mode: PrivacyMode = field(
+        default="strict",
+        metadata=_meta(
+            "`strict`: nothing leaves the machine; `balanced`: snippets may go to the cloud model when the "
+            "local one is unsure; `off`: no restriction. A workspace may make this stricter, never looser.",
+            _PRIVACY,
+            scope=Scope.USER,
+        ),
+    )
+    model_path: str | None = field(
+        default=None,
+        metadata=_meta(
+            "GGUF model file for local inference; null uses the bundled default model.",
+            _LOCAL_MODEL,
+            scope=Scope.USER,
+            min_length=1,
+        ),
+    )
+    model_threads: int = field(
+        default=0,
+        metadata=_meta(
+            "CPU threads for local inference; 0 chooses automatically.", _LOCAL_MODEL, minimum=0, maximum=512
+        ),
+    )
+    context_size: int = field(
+        default=4096,
+        metadata=_meta("Context window of the local model, in tokens.", _LOCAL_MODEL, minimum=512, maximum=131_072),
+    )
+    warm_pool_size: int = field(
+        default=1,
+        metadata=_meta(
+            "Model instances kept loaded and ready; 0 loads on first use.", _LOCAL_MODEL, minimum=0, maximum=8
+        ),
+    )
+    batch_size: int = field(
+        default=4, metadata=_meta("Most requests sent to the model in one batch.", _LOCAL_MODEL, minimum=1, maximum=64)
+    )
+    batch_interval_ms: int = field(
+        default=50,
+        metadata=_meta(
+            "How long a request waits for others to fill its batch.",
+            _LOCAL_MODEL,
+            minimum=0,
+            maximum=5000,
+        ),
+    )
+    cloud_provider: CloudProvider = field(default="anthropic", metadata=_meta("Cloud model provider.", _CLOUD))
+    cloud_model: str = field(default="claude-sonnet-4-5", metadata=_meta("Cloud model name.", _CLOUD, min_length=1))
+    cloud_base_url: str | None = field(
+        default=None,
+        metadata=_meta(
+            "Alternative API endpoint (a proxy or gateway); null uses the provider's own.",
+            _CLOUD,
+            scope=Scope.USER,
+            min_length=1,
+        ),
+    )
+    fallback_threshold: float = field(
+        default=0.5,
+        metadata=_meta(
+            "Local-model confidence below which the cloud model is asked (when privacyMode allows).",
+            _CLOUD,
+            minimum=0,
+            maximum=1,
+        ),
+    )
+    embedding_dim: EmbeddingDim = field(
+        default=768, metadata=_meta("Dimension of the code embeddings in the index.", _INDEX)
+    )
+    hnsw_m: int = field(
+        default=16,
+        metadata=_meta("HNSW graph degree: higher is more accurate and larger.", _INDEX, minimum=2, maximum=128),
+    )
+    hnsw_ef_construction: int = field(
+        default=200,
+        metadata=_meta("HNSW candidate list size while building the index.", _INDEX, minimum=10, maximum=2000),
+    )
+    hnsw_ef_search: int = field(
+        default=100,
+        metadata=_meta("HNSW candidate list size while querying the index.", _INDEX, minimum=10, maximum=2000),
+    )
+    index_dir: str = field(
+        default=".aqe",
+        metadata=_meta(
+            "Where the index and learning state are stored, relative to the workspace root. A workspace "
+            "may only choose a directory inside itself.",
+            _INDEX,
+            min_length=1,
+            confined_to_workspace=True,
+        ),
+    )
+    learning_enabled: bool = field(
+        default=True, metadata=_meta("Learn from accepted and rejected suggestions to rank future ones.", _LEARNING)
+    )
+    quality_threshold: float = field(
+        default=0.7, metadata=_meta("Suggestions scoring below this are not shown.", _LEARNING, minimum=0, maximum=1)
+    )
+    ewc_lambda: float = field(
+        default=4.0,
+        metadata=_meta(
+            "Strength of the prior, in pseudo-observations, that keeps one rejection from erasing a "
+            "long record of acceptances.",
+            _LEARNING,
+            minimum=0,
+        ),
+    )
+    coverage_paths: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta(
+            "Coverage reports (coverage.py JSON/XML, LCOV) to read, relative to the workspace root.", _COVERAGE
+        ),
+    )
+    coverage_on_save: bool = field(
+        default=False, metadata=_meta("Re-read the coverage reports whenever a file is saved.", _COVERAGE)
+    )
+    gap_threshold: float = field(
+        default=0.3,
+        metadata=_meta(
+            "Covered fraction below which a unit is reported as a coverage gap.", _COVERAGE, minimum=0, maximum=1
+        ),
+    )
+    junit_paths: tuple[str, ...] = field(
+        default=(),
+        metadata=_meta("JUnit XML reports (glob patterns allowed) whose history is used to spot flaky tests.", _FLAKY),
+    )
+    flaky_score_min: float = field(
+        default=0.1,
+        metadata=_meta(
+            "Failure rate above which a test that also passes is reported as flaky; must be below flakyScoreMax.",
+            _FLAKY,
+            minimum=0,
+            maximum=1,
+        ),
+    )
+    flaky_score_max: float = field(
+        default=0.9,
+        metadata=_meta(
+            "Failure rate above which a test is considered broken rather than flaky.",
+            _FLAKY,
+            minimum=0,
+            maximum=1,
+        ),
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The settings as JSON-compatible camelCase data, the shape every source accepts back."""
+        return {spec.key: _json_value(getattr(self, spec.name)) for spec in setting_specs()}
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """Everything known about one setting: the single source for validation, schema and docs."""
+
+    name: str
+    key: str
+    default: Any
+    kind: ValueKind
+    nullable: bool
+    choices: tuple[Any, ...] | None
+    """Allowed values; for the `rules` map, the allowed values of each entry."""
+    doc: str
+    group: str
+    scope: Scope
+    implemented: bool
+    minimum: float | None
+    maximum: float | None
+    exclusive_minimum: bool
+    min_length: int | None
+    confined_to_workspace: bool
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def expectation(self) -> str:
+        """The phrase after "expected" in an issue: what a valid value looks like."""
+        if self.kind is ValueKind.STRING_MAP:
+            return f"a table of rule ids or names to one of {_quoted_list(self.choices or ())}"
+        if self.kind is ValueKind.STRING_LIST:
+            return "a list of strings"
+        if self.kind is ValueKind.BOOLEAN:
+            return "true or false"
+        if self.choices is not None:
+            return f"one of {_quoted_list(self.choices)}"
+        if self.kind is ValueKind.STRING:
+            base = "a non-empty string" if self.min_length else "a string"
+            return f"{base} or null" if self.nullable else base
+        noun = "an integer" if self.kind is ValueKind.INTEGER else "a number"
+        lower, upper = self.minimum, self.maximum
+        if lower is not None and upper is not None and not self.exclusive_minimum:
+            return f"{noun} between {_number(lower)} and {_number(upper)}"
+        bounds = []
+        if lower is not None:
+            bounds.append(f"greater than {_number(lower)}" if self.exclusive_minimum else f"at least {_number(lower)}")
+        if upper is not None:
+            bounds.append(f"at most {_number(upper)}")
+        return f"{noun} {' and '.join(bounds)}" if bounds else noun
+
+
+@dataclass(frozen=True)
+class SettingsIssue:
+    """A setting that was ignored, and why; `source` names where it came from."""
+
+    key: str
+    source: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    issues: tuple[SettingsIssue, ...]
+    trusted: bool
+    """False when the client marked the workspace untrusted: workspace sources were not read."""
+
+
+def snake_to_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def camel_to_snake(key: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
+
+
+@cache
+def setting_specs() -> tuple[SettingSpec, ...]:
+    hints = typing.get_type_hints(Settings)
+    specs = []
+    for settings_field in fields(Settings):
+        declared: _Declared = settings_field.metadata[_META_KEY]
+        kind, nullable, choices = _describe_annotation(hints[settings_field.name])
+        default = settings_field.default_factory() if kind is ValueKind.STRING_MAP else settings_field.default
+        specs.append(
+            SettingSpec(
+                name=settings_field.name,
+                key=snake_to_camel(settings_field.name),
+                default=default,
+                kind=kind,
+                nullable=nullable,
+                choices=choices,
+                doc=declared.doc,
+                group=declared.group,
+                scope=declared.scope,
+                implemented=declared.implemented,
+                minimum=declared.minimum,
+                maximum=declared.maximum,
+                exclusive_minimum=declared.exclusive_minimum,
+                min_length=declared.min_length,
+                confined_to_workspace=declared.confined_to_workspace,
+            )
+        )
+    return tuple(specs)
+
+
+@cache
+def _specs_by_key() -> dict[str, SettingSpec]:
+    return {spec.key: spec for spec in setting_specs()}
+
+
+def _describe_annotation(annotation: Any) -> tuple[ValueKind, bool, tuple[Any, ...] | None]:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict:
+        value_choices = typing.get_args(args[1]) or None
+        return ValueKind.STRING_MAP, False, value_choices
+    if origin is tuple:
+        return ValueKind.STRING_LIST, False, None
+    if origin is Literal:
+        literal_kind = ValueKind.INTEGER if isinstance(args[0], int) else ValueKind.STRING
+        return literal_kind, False, args
+    if args and type(None) in args:
+        (inner,) = (arg for arg in args if arg is not type(None))
+        kind, _, choices = _describe_annotation(inner)
+        return kind, True, choices
+    simple = {bool: ValueKind.BOOLEAN, int: ValueKind.INTEGER, float: ValueKind.NUMBER, str: ValueKind.STRING}
+    if annotation in simple:
+        return simple[annotation], False, None
+    raise TypeError(f"Settings field annotation {annotation!r} has no ValueKind")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Rejected(ValueError):
+    """A value that does not fit its setting; the message completes "expected ..., got ..."."""
+
+
+def _validate(spec: SettingSpec, value: Any) -> Any:
+    """The value normalised for `Settings` (tuples for lists, floats for numbers), or `_Rejected`."""
+    if value is None and spec.nullable:
+        return None
+    kind = spec.kind
+    if kind is ValueKind.BOOLEAN and isinstance(value, bool):
+        return value
+    if kind is ValueKind.INTEGER and _is_number(value) and float(value).is_integer() and _within(spec, value):
+        return int(value)
+    if kind is ValueKind.NUMBER and _is_number(value) and _within(spec, value):
+        return float(value)
+    if kind is ValueKind.STRING and isinstance(value, str) and _fits_string(spec, value):
+        return value
+    if kind is ValueKind.STRING_LIST and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise _Rejected(spec.expectation())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fits_string(spec: SettingSpec, value: str) -> bool:
+    return len(value) >= (spec.min_length or 0) and (spec.choices is None or value in spec.choices)
+
+
+def _within(spec: SettingSpec, value: float) -> bool:
+    if spec.choices is not None:
+        return value in spec.choices
+    if spec.minimum is not None and (value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum):
+        return False
+    return spec.maximum is None or value <= spec.maximum
+
+
+def _escapes_workspace(path_text: str) -> bool:
+    for flavour in (PurePosixPath, PureWindowsPath):
+        pure = flavour(path_text)
+        if pure.is_absolute() or pure.drive or pure.root or ".." in pure.parts:
+            return True
+    return path_text.startswith("~")
+
+
+_ENV_TRUE = frozenset({"true", "1"})
+_ENV_FALSE = frozenset({"false", "0"})
+
+
+def _parse_env_text(spec: SettingSpec, text: str) -> Any:
+    """Turn an environment string into the value a TOML or JSON source would have given."""
+    stripped = text.strip()
+    if spec.kind is ValueKind.BOOLEAN:
+        if stripped.lower() in _ENV_TRUE:
+            return True
+        if stripped.lower() in _ENV_FALSE:
+            return False
+        raise _Rejected("true, false, 1 or 0")
+    if spec.kind is ValueKind.INTEGER:
+        try:
+            return int(stripped)
+        except ValueError:
+            raise _Rejected(spec.expectation()) from None
+    if spec.kind is ValueKind.NUMBER:
+        try:
+            return float(stripped)
+        except ValueError:
+            raise _Rejected(spec.expectation()) from None
+    if spec.kind in (ValueKind.STRING_LIST, ValueKind.STRING_MAP):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as error:
+            shape = "a JSON list of strings" if spec.kind is ValueKind.STRING_LIST else "a JSON object"
+            raise _Rejected(f"{shape} (invalid JSON: {error.msg} at character {error.pos})") from None
+    if spec.nullable and stripped == "":
+        return None
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One key=value from one source, before validation."""
+
+    key: str
+    value: Any
+    source: str
+    scope: Scope
+    raw_text: str | None = None
+    """The original text, for environment variables, so issues quote what the user typed."""
+
+
+class _Merger:
+    """Applies entries in precedence order; keeps the previous value whenever an entry is rejected."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {
+            spec.name: dict(spec.default) if isinstance(spec.default, dict) else spec.default
+            for spec in setting_specs()
+        }
+        self.issues: list[SettingsIssue] = []
+        self._workspace_privacy_requests: list[tuple[str, str]] = []
+
+    def report(self, key: str, source: str, message: str) -> None:
+        self.issues.append(SettingsIssue(key=key, source=source, message=message))
+
+    def apply(self, entry: _Entry) -> None:
+        spec = _specs_by_key().get(entry.key)
+        if spec is None:
+            self.report(entry.key, entry.source, _unknown_setting_message(entry.key, entry.source))
+            return
+        from_workspace = entry.scope is Scope.WORKSPACE
+        if entry.value is None and (not spec.nullable or (from_workspace and spec.scope is Scope.USER)):
+            return
+        if from_workspace and spec.scope is Scope.USER and spec.name != _TIGHTEN_ONLY:
+            self.report(
+                spec.key,
+                entry.source,
+                f"{spec.key} can only be set in user settings; ignoring the value from {entry.source}",
+            )
+            return
+        if spec.kind is ValueKind.STRING_MAP:
+            self._apply_map(spec, entry)
+            return
+        try:
+            value = _validate(spec, entry.value)
+        except _Rejected as rejected:
+            self._reject(spec, entry, str(rejected), self.values[spec.name])
+            return
+        if from_workspace and spec.confined_to_workspace and _escapes_workspace(value):
+            self._reject(spec, entry, "a path inside the workspace", self.values[spec.name])
+            return
+        if from_workspace and spec.name == _TIGHTEN_ONLY:
+            self._workspace_privacy_requests.append((value, entry.source))
+            return
+        self.values[spec.name] = value
+
+    def _apply_map(self, spec: SettingSpec, entry: _Entry) -> None:
+        if not isinstance(entry.value, Mapping):
+            self._reject(spec, entry, spec.expectation(), self.values[spec.name])
+            return
+        merged = dict(self.values[spec.name])
+        allowed = spec.choices or ()
+        for name, severity in entry.value.items():
+            normalised = severity.strip().lower() if isinstance(severity, str) else severity
+            if isinstance(name, str) and normalised in allowed:
+                merged[name] = normalised
+                continue
+            keeping = f"keeping {_display(merged[name])}" if name in merged else "ignoring it"
+            self.report(
+                f"{spec.key}.{name}",
+                entry.source,
+                f"{spec.key}.{name}: expected one of {_quoted_list(allowed)}, got {_display(severity)} "
+                f"(from {entry.source}); {keeping}",
+            )
+        self.values[spec.name] = merged
+
+    def _reject(self, spec: SettingSpec, entry: _Entry, expected: str, kept: Any) -> None:
+        shown = entry.value if entry.raw_text is None else entry.raw_text
+        self.report(
+            spec.key,
+            entry.source,
+            f"{spec.key}: expected {expected}, got {_display(shown)} (from {entry.source}); keeping {_display(kept)}",
+        )
+
+    def finish(self) -> Settings:
+        self._apply_privacy_floor()
+        self._check_flaky_band()
+        return Settings(**self.values)
+
+    def _apply_privacy_floor(self) -> None:
+        for requested, source in self._workspace_privacy_requests:
+            current = self.values["privacy_mode"]
+            tightened = stricter_privacy_mode(current, requested)
+            if tightened == current and requested != current:
+                self.report(
+                    "privacyMode",
+                    source,
+                    f"privacyMode: a workspace can only make privacy stricter; ignoring {requested!r} "
+                    f"(from {source}), keeping {current!r}",
+                )
+            self.values["privacy_mode"] = tightened
+
+    def _check_flaky_band(self) -> None:
+        low, high = self.values["flaky_score_min"], self.values["flaky_score_max"]
+        if low < high:
+            return
+        specs = _specs_by_key()
+        default_low, default_high = specs["flakyScoreMin"].default, specs["flakyScoreMax"].default
+        self.report(
+            "flakyScoreMin",
+            SOURCE_MERGED,
+            f"flakyScoreMin ({_number(low)}) must be below flakyScoreMax ({_number(high)}); "
+            f"using the defaults {_number(default_low)} and {_number(default_high)}",
+        )
+        self.values["flaky_score_min"], self.values["flaky_score_max"] = default_low, default_high
+
+
+def stricter_privacy_mode(current: PrivacyMode, requested: PrivacyMode) -> PrivacyMode:
+    """The stricter of the two: how a workspace's privacyMode combines with the user's."""
+    return min(current, requested, key=PRIVACY_MODES_STRICTEST_FIRST.index)
+
+
+def default_user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CONFIG_HOME/aqe/config.toml`, else `~/.config/aqe/config.toml` (`%APPDATA%` on Windows)."""
+    environ = os.environ if env is None else env
+    base = environ.get("XDG_CONFIG_HOME")
+    if not base and os.name == "nt":
+        base = environ.get("APPDATA")
+    return Path(base or Path.home() / ".config") / "aqe" / "config.toml"
+
+
+def load_settings(
+    workspace_root: Path | None,
+    *,
+    client_options: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    user_config_path: Path | None = None,
+) -> LoadedSettings:
+    """Merge every source into one `Settings`; see the module docstring for the order and rules."""
+    environ = os.environ if env is None else env
+    merger = _Merger()
+
+    user_path = user_config_path if user_config_path is not None else _user_config_path_if_any(environ)
+    user_table = _read_toml_file(user_path, str(user_path), merger) if user_path is not None else None
+    if user_table is not None:
+        _apply_table(merger, user_table, str(user_path), Scope.USER)
+
+    client = _ClientOptions.parse(client_options or {}, merger)
+
+    if client.trusted and workspace_root is not None:
+        tool_table = _read_pyproject_tool_table(Path(workspace_root) / "pyproject.toml", merger)
+        if tool_table is not None:
+            _apply_table(merger, tool_table, SOURCE_PYPROJECT, Scope.WORKSPACE)
+
+    for table, source, scope in client.tables:
+        if scope is Scope.WORKSPACE and not client.trusted:
+            continue
+        _apply_table(merger, table, source, scope)
+
+    for entry in _environment_entries(environ, merger):
+        merger.apply(entry)
+
+    return LoadedSettings(settings=merger.finish(), issues=tuple(merger.issues), trusted=client.trusted)
+
+
+def _user_config_path_if_any(environ: Mapping[str, str]) -> Path | None:
+    """None when there is no home directory to look in (a service account), which is not an error."""
+    try:
+        return default_user_config_path(environ)
+    except RuntimeError:
+        return None
+
+
+def _apply_table(merger: _Merger, table: Mapping[str, Any], source: str, scope: Scope) -> None:
+    for key, value in table.items():
+        merger.apply(_Entry(key=str(key), value=value, source=source, scope=scope))
+
+
+def _read_toml_file(path: Path, source: str, merger: _Merger) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        merger.report("", source, f"{source} is not valid TOML ({error}); ignoring the whole file")
+    except OSError as error:
+        merger.report("", source, f"{source} could not be read ({error.strerror or error}); ignoring it")
+    return None
+
+
+def _read_pyproject_tool_table(path: Path, merger: _Merger) -> Mapping[str, Any] | None:
+    document = _read_toml_file(path, SOURCE_PYPROJECT, merger)
+    if document is None:
+        return None
+    tool = document.get("tool", {})
+    table = tool.get("aqe") if isinstance(tool, dict) else None
+    if table is None or isinstance(table, dict):
+        return table
+    merger.report("", SOURCE_PYPROJECT, "[tool.aqe] in pyproject.toml must be a table; ignoring it")
+    return None
+
+
+_VSCODE_KEYS = frozenset({"userSettings", "workspaceSettings"})
+
+
+@dataclass(frozen=True)
+class _ClientOptions:
+    """Client settings split by scope, in precedence order, plus the workspace trust flag."""
+
+    trusted: bool
+    tables: tuple[tuple[Mapping[str, Any], str, Scope], ...]
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any], merger: _Merger) -> _ClientOptions:
+        """Accept a plain dict (Neovim), `{"aqe": {...}}`, or VS Code's user/workspace split."""
+        wrapped = isinstance(options.get("aqe"), Mapping)
+        body: Mapping[str, Any] = options["aqe"] if wrapped else options
+        trusted = _parse_trusted(options.get("trusted", body.get("trusted", True)), merger)
+        body = {key: value for key, value in body.items() if key != "trusted"}
+        if not _VSCODE_KEYS.intersection(body):
+            return cls(trusted=trusted, tables=((body, SOURCE_CLIENT, Scope.USER),))
+        tables: list[tuple[Mapping[str, Any], str, Scope]] = []
+        for key, source, scope in (
+            ("userSettings", SOURCE_CLIENT_USER, Scope.USER),
+            ("workspaceSettings", SOURCE_CLIENT_WORKSPACE, Scope.WORKSPACE),
+        ):
+            table = body.get(key)
+            if isinstance(table, Mapping):
+                tables.append((table, source, scope))
+            elif table is not None:
+                merger.report(key, SOURCE_CLIENT, f"{key} in the client settings must be an object; ignoring it")
+        for key in body:
+            if key not in _VSCODE_KEYS:
+                merger.report(str(key), SOURCE_CLIENT, _unknown_setting_message(str(key), SOURCE_CLIENT))
+        return cls(trusted=trusted, tables=tuple(tables))
+
+
+def _parse_trusted(value: Any, merger: _Merger) -> bool:
+    if isinstance(value, bool):
+        return value
+    merger.report(
+        "trusted",
+        SOURCE_CLIENT,
+        f"trusted: expected true or false, got {_display(value)} (from {SOURCE_CLIENT}); "
+        "treating the workspace as untrusted",
+    )
+    return False
+
+
+def _environment_entries(environ: Mapping[str, str], merger: _Merger) -> Iterator[_Entry]:
+    specs_by_var = {spec.env_var: spec for spec in setting_specs()}
+    for variable in sorted(environ):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        text = environ[variable]
+        spec = specs_by_var.get(variable)
+        if spec is None:
+            merger.report(variable, variable, _unknown_environment_message(variable, specs_by_var))
+            continue
+        try:
+            value = _parse_env_text(spec, text)
+        except _Rejected as rejected:
+            kept = merger.values[spec.name]
+            merger.report(
+                spec.key,
+                variable,
+                f"{spec.key}: expected {rejected}, got {text!r} (from {variable}); keeping {_display(kept)}",
+            )
+            continue
+        yield _Entry(key=spec.key, value=value, source=variable, scope=Scope.USER, raw_text=text)
+
+
+def _unknown_setting_message(key: str, source: str) -> str:
+    suggestion = _closest_key(key)
+    hint = f" — did you mean {suggestion!r}?" if suggestion else ""
+    return f"unknown setting {key!r}{hint} (from {source}); ignoring it"
+
+
+def _closest_key(key: str) -> str | None:
+    known = _specs_by_key()
+    spelled_differently = snake_to_camel(key.replace("-", "_").lower()) if ("_" in key or "-" in key) else None
+    if spelled_differently in known:
+        return spelled_differently
+    by_lowercase = {name.lower(): name for name in known}
+    if key.lower() in by_lowercase:
+        return by_lowercase[key.lower()]
+    matches = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _unknown_environment_message(variable: str, specs_by_var: Mapping[str, SettingSpec]) -> str:
+    matches = difflib.get_close_matches(variable, list(specs_by_var), n=1, cutoff=0.6)
+    hint = f" — did you mean {matches[0]!r}?" if matches else ""
+    return f"unknown setting variable {variable!r}{hint}; ignoring it"
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema and documentation
+
+
+def settings_schema() -> dict[str, dict[str, Any]]:
+    """A JSON-schema-like description of every key, for the docs and the VS Code package.json.
+
+    `scope` uses VS Code's vocabulary: "machine" keys cannot be set per workspace.
+    """
+    return {spec.key: _schema_for(spec) for spec in setting_specs()}
+
+
+_JSON_TYPES = {
+    ValueKind.BOOLEAN: "boolean",
+    ValueKind.INTEGER: "integer",
+    ValueKind.NUMBER: "number",
+    ValueKind.STRING: "string",
+    ValueKind.STRING_LIST: "array",
+    ValueKind.STRING_MAP: "object",
+}
+
+
+def _schema_for(spec: SettingSpec) -> dict[str, Any]:
+    json_type = _JSON_TYPES[spec.kind]
+    schema: dict[str, Any] = {
+        "type": [json_type, "null"] if spec.nullable else json_type,
+        "default": _json_value(spec.default),
+        "description": spec.doc,
+        "scope": "machine" if spec.scope is Scope.USER else "resource",
+        "group": spec.group,
+        "implemented": spec.implemented,
+    }
+    if spec.kind is ValueKind.STRING_LIST:
+        schema["items"] = {"type": "string"}
+    elif spec.kind is ValueKind.STRING_MAP:
+        schema["additionalProperties"] = {"type": "string", "enum": list(spec.choices or ())}
+    elif spec.choices is not None:
+        schema["enum"] = list(spec.choices)
+    if spec.minimum is not None:
+        schema["exclusiveMinimum" if spec.exclusive_minimum else "minimum"] = spec.minimum
+    if spec.maximum is not None:
+        schema["maximum"] = spec.maximum
+    if spec.min_length is not None:
+        schema["minLength"] = spec.min_length
+    return schema
+
+
+def render_settings_table() -> str:
+    """The Markdown reference in docs/configuration.md; a test keeps the committed copy current."""
+    lines: list[str] = []
+    for group in GROUPS:
+        specs = [spec for spec in setting_specs() if spec.group == group]
+        lines += [
+            f"### {group}",
+            "",
+            "| Key | Type | Default | Scope | Status | Description |",
+            "|---|---|---|---|---|---|",
+        ]
+        for spec in specs:
+            cells = (
+                f"`{spec.key}`",
+                _type_cell(spec),
+                f"`{json.dumps(_json_value(spec.default))}`",
+                _scope_cell(spec),
+                "implemented" if spec.implemented else "reserved",
+                spec.doc,
+            )
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _scope_cell(spec: SettingSpec) -> str:
+    if spec.name == _TIGHTEN_ONLY:
+        return "user; a workspace may only tighten it"
+    return "user" if spec.scope is Scope.USER else "any"
+
+
+def _type_cell(spec: SettingSpec) -> str:
+    if spec.kind is ValueKind.STRING_MAP:
+        return "table: rule → " + ", ".join(f"`{choice}`" for choice in spec.choices or ())
+    if spec.kind is ValueKind.STRING_LIST:
+        return "list of strings"
+    if spec.choices is not None:
+        return "one of " + ", ".join(f"`{json.dumps(choice)}`" for choice in spec.choices)
+    text = {ValueKind.INTEGER: "integer", ValueKind.NUMBER: "number"}.get(spec.kind, spec.kind.value)
+    lower, upper = spec.minimum, spec.maximum
+    if lower is not None and upper is not None and not spec.exclusive_minimum:
+        text += f", {_number(lower)} to {_number(upper)}"
+    elif lower is not None or upper is not None:
+        bounds = []
+        if lower is not None:
+            bounds.append(f"> {_number(lower)}" if spec.exclusive_minimum else f"≥ {_number(lower)}")
+        if upper is not None:
+            bounds.append(f"≤ {_number(upper)}")
+        text += ", " + " and ".join(bounds)
+    if spec.nullable:
+        text += " or null"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting helpers
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _quoted_list(choices: Sequence[Any]) -> str:
+    return ", ".join(repr(choice) for choice in choices)
+
+
+_MAX_SHOWN = 80
+
+
+def _display(value: Any) -> str:
+    """How a value appears in an issue: Python repr for strings, JSON spelling for the rest."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (tuple, list, dict)):
+        try:
+            text = json.dumps(_json_value(value))
+        except (TypeError, ValueError):
+            text = repr(value)
+    else:
+        text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

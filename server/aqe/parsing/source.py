@@ -8,9 +8,12 @@ Line breaks are `\\n`, `\\r\\n` and a lone `\\r`, as the LSP specification defin
 from __future__ import annotations
 
 import bisect
+import re
 from functools import cached_property
 
 from aqe.findings import Position, Span
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
 def _utf16_len(text: str) -> int:
@@ -29,20 +32,7 @@ class SourceText:
     @cached_property
     def line_starts(self) -> list[int]:
         """Byte offset at which each line starts."""
-        starts = [0]
-        data = self.data
-        i = 0
-        n = len(data)
-        while i < n:
-            b = data[i]
-            if b == 0x0A:  # \n
-                starts.append(i + 1)
-            elif b == 0x0D:  # \r or \r\n
-                if i + 1 < n and data[i + 1] == 0x0A:
-                    i += 1
-                starts.append(i + 1)
-            i += 1
-        return starts
+        return [0, *(match.end() for match in _LINE_BREAK.finditer(self.data))]
 
     @property
     def line_count(self) -> int:

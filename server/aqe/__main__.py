@@ -1,0 +1,15 @@
+"""`python -m aqe` and the `aqe` console script."""
+
+from __future__ import annotations
+
+import sys
+
+from aqe.cli import main as _main
+
+
+def main() -> None:
+    sys.exit(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The command line. Each sub-command parses its arguments, calls the engine once and formats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aqe import __version__
+
+log = logging.getLogger("aqe")
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aqe", description="Local-first quality engineering for your code.")
+    parser.add_argument("--version", action="version", version=f"aqe {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket instead of stdio")
+    serve.add_argument("--log-file", type=Path, help="also write logs to this file")
+    serve.add_argument("-v", "--verbose", action="count", default=0, help="more logs (-v info, -vv debug)")
+
+    analyze = commands.add_parser("analyze", help="review files and report findings (for CI and scripts)")
+    analyze.add_argument("paths", nargs="*", type=Path, help="files or folders (default: the current folder)")
+    analyze.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    analyze.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    analyze.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info", "hint", "never"),
+        default="error",
+        help="exit 1 when a finding is at least this severe (default: error)",
+    )
+    analyze.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    analyze.add_argument("-v", "--verbose", action="count", default=0)
+
+    rules = commands.add_parser("rules", help="list the review rules")
+    rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "analyze":
+        return _analyze(args)
+    if args.command == "rules":
+        return _rules(args)
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _configure_logging(verbosity: int, log_file: Path | None = None, default: int = logging.WARNING) -> None:
+    level = default if verbosity == 0 else (logging.INFO if verbosity == 1 else logging.DEBUG)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers)
+    logging.getLogger("aqe").setLevel(level)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # stdout carries the protocol: everything else goes to stderr or the log file.
+    _configure_logging(args.verbose, args.log_file, default=logging.WARNING)
+    from aqe.lsp.protocol import serve_stdio
+    from aqe.lsp.server import create_server
+
+    server = create_server()
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not port.isdigit():
+            print(f"aqe serve: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
+            return EXIT_USAGE
+        server.start_tcp(host or "127.0.0.1", int(port))
+        return EXIT_OK
+    serve_stdio(server)
+    return EXIT_OK
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    from aqe.config import load_settings
+    from aqe.engine import Engine
+    from aqe.report import exit_code
+    from aqe.report.json_report import render_json
+    from aqe.report.sarif import render_sarif
+    from aqe.report.text import render_text
+
+    paths = [p for p in args.paths] or [Path.cwd()]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        print(f"aqe analyze: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    root = _project_root(paths)
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    roots = [root, *(p.resolve() for p in paths if not _inside(p.resolve(), root))]
+    engine = Engine(loaded.settings, roots)
+    for key in engine.unknown_rule_keys:
+        print(f"aqe: settings: 'rules' names an unknown rule {key!r} (see `aqe rules`)", file=sys.stderr)
+
+    findings = []
+    files = 0
+    for analysis in engine.analyze_paths([p.resolve() for p in paths]):
+        files += 1
+        if analysis.skipped is not None:
+            print(analysis.skipped.describe(), file=sys.stderr)
+            continue
+        findings.extend(analysis.findings)
+
+    rules = engine.rule_infos()
+    if args.format == "json":
+        report = render_json(findings, root, rules=rules, tool_version=__version__)
+    elif args.format == "sarif":
+        report = render_sarif(findings, root, rules=rules, tool_version=__version__, line_text=_line_reader())
+    else:
+        color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
+        report = render_text(findings, root, color=color)
+    _write(report, args.output)
+    if args.format != "text":
+        print(f"aqe: {len(findings)} findings in {files} files", file=sys.stderr)
+    return exit_code(findings, args.fail_on)
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from aqe.engine import Engine
+
+    infos = Engine.rule_infos()
+    if args.format == "json":
+        rows = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "severity": r.default_severity.value,
+                "languages": sorted(lang.value for lang in r.languages),
+                "summary": r.summary,
+                "rationale": r.rationale,
+                "fix": r.has_fix,
+            }
+            for r in infos
+        ]
+        print(json.dumps(rows, indent=2))
+    elif args.format == "markdown":
+        print(render_rules_markdown(), end="")
+    else:
+        for r in infos:
+            print(f"{r.id}  {r.name:<28} {r.default_severity.value:<8} {r.summary}")
+    return EXIT_OK
+
+
+def render_rules_markdown() -> str:
+    """docs/rules.md: generated from the rules themselves (a test keeps the file in step)."""
+    from aqe.engine import Engine
+
+    lines = [
+        "# Review rules",
+        "",
+        "Generated by `aqe rules --format markdown`. Severities can be changed or rules turned off with the",
+        '`rules` setting (`rules = { QE205 = "off" }` under `[tool.aqe]`), and one line silenced with',
+        "`# aqe: ignore[QE101]` (`// aqe: ignore[QE301]` in JavaScript/TypeScript).",
+        "",
+        "| id | name | default | languages | fix | summary |",
+        "|---|---|---|---|---|---|",
+    ]
+    infos = Engine.rule_infos()
+    for r in infos:
+        languages = ", ".join(sorted(lang.value for lang in r.languages))
+        lines.append(
+            f"| [{r.id}](#{r.id.lower()}) | `{r.name}` | {r.default_severity.value} | {languages} | "
+            f"{'yes' if r.has_fix else ''} | {r.summary} |"
+        )
+    for r in infos:
+        lines += ["", f"## {r.id}", "", f"`{r.name}` — {r.summary}", "", r.rationale]
+    return "\n".join(lines) + "\n"
+
+
+def _project_root(paths: list[Path]) -> Path:
+    """The folder whose settings apply: the one folder given, else the current folder."""
+    if len(paths) == 1 and paths[0].is_dir():
+        return paths[0].resolve()
+    return Path.cwd().resolve()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _line_reader():
+    cache: dict[str, list[str]] = {}
+
+    def line_text(path: str, line: int) -> str | None:
+        if path not in cache:
+            try:
+                cache[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                cache[path] = []
+        lines = cache[path]
+        return lines[line] if 0 <= line < len(lines) else None
+
+    return line_text
+
+
+def _write(report: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(report if report.endswith("\n") or not report else report + "\n")
+        return
+    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    tmp.write_text(report if report.endswith("\n") else report + "\n", encoding="utf-8")
+    os.replace(tmp, output)

@@ -23,7 +23,7 @@ def test_positions_past_the_end_of_a_line_clamp_to_its_end():
 
 
 def test_non_bmp_and_accented_text_round_trips_every_position():
-    text = "déjà 😀 vu\r\n𝔘𝔫𝔦𝔠𝔬𝔡𝔢 = 1\n"
+    text = "déjà 😀 vu\r\n" + "\U0001d518\U0001d52b\U0001d526" + " = 1\n"  # non-BMP letters
     source = SourceText(text)
     for offset in range(len(source.data) + 1):
         try:

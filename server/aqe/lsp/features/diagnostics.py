@@ -108,8 +108,9 @@ class DiagnosticsFeature:
         if analysis is None or current is None or current.version != analysis.version:
             return  # a newer change has its own run scheduled
         self._pending.pop(uri, None)
+        diagnostics = diagnostics_of(self.server, analysis)
         self.server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics_of(self.server, analysis), version=analysis.version)
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=analysis.version)
         )
 
     # --- pull model ----------------------------------------------------------------------------------

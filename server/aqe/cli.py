@@ -94,7 +94,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from aqe.engine import Engine
     from aqe.report import exit_code
     from aqe.report.json_report import render_json
-    from aqe.report.sarif import render_sarif
+    from aqe.report.sarif import line_text_from_files, render_sarif
     from aqe.report.text import render_text
 
     paths = [p for p in args.paths] or [Path.cwd()]
@@ -124,7 +124,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.format == "json":
         report = render_json(findings, root, rules=rules, tool_version=__version__)
     elif args.format == "sarif":
-        report = render_sarif(findings, root, rules=rules, tool_version=__version__, line_text=_line_reader())
+        lines = line_text_from_files(root)
+        report = render_sarif(findings, root, rules=rules, tool_version=__version__, line_text=lines)
     else:
         color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
         report = render_text(findings, root, color=color)
@@ -195,21 +196,6 @@ def _project_root(paths: list[Path]) -> Path:
 
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
-
-
-def _line_reader():
-    cache: dict[str, list[str]] = {}
-
-    def line_text(path: str, line: int) -> str | None:
-        if path not in cache:
-            try:
-                cache[path] = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                cache[path] = []
-        lines = cache[path]
-        return lines[line] if 0 <= line < len(lines) else None
-
-    return line_text
 
 
 def _write(report: str, output: Path | None) -> None:

@@ -173,7 +173,7 @@ class Engine:
     ) -> OpenDocument:
         language = language_for_id(language_id, path)
         document = OpenDocument(uri, path, language, version, None, None, text)
-        self._reparse(document, None)
+        self._reparse(document, None, version)
         with self._lock:
             self._documents[uri] = document
         return document
@@ -227,7 +227,7 @@ class Engine:
         elif edited is not None:
             document.parsed = edited
         else:
-            document.parsed = ParsedDocument.parse(document.path, document.text, document.language, version)
+            document.parsed = ParsedDocument.parse(document.path, document.text, document.language, document.version)
 
 
 def _with_severity(finding: Finding, severity: Severity) -> Finding:

@@ -107,7 +107,9 @@ def test_open_documents_follow_incremental_changes(tmp_path):
     engine = _engine(tmp_path)
     uri = (tmp_path / "m.py").as_uri()
     engine.open_document(uri, str(tmp_path / "m.py"), CODE, 1, "python")
-    assert _ids(engine.analyze_open_document(uri).findings) == ["QE202", "QE204", "QE205"]
+    opened = engine.analyze_open_document(uri)
+    assert opened.version == 1
+    assert _ids(opened.findings) == ["QE202", "QE204", "QE205"]
     engine.change_document(uri, [ContentChange(Span.of(0, 18, 0, 27), "bucket=None")], 2)
     analysis = engine.analyze_open_document(uri)
     assert analysis.version == 2

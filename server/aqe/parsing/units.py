@@ -135,6 +135,14 @@ def _string_literal_value(node: Node) -> str:
     return "".join(parts).strip() if parts else ""
 
 
+_PY_COMPOUND = frozenset(
+    {
+        "if_statement", "elif_clause", "else_clause", "try_statement", "except_clause", "finally_clause",
+        "with_statement", "for_statement", "while_statement", "match_statement", "case_clause", "block",
+    }
+)  # fmt: skip
+
+
 def _python_units(
     doc: ParsedDocument, block: Node, parent: CodeUnit, test_file: bool, in_test_class: bool
 ) -> Iterator[tuple[CodeUnit, Node]]:
@@ -174,8 +182,9 @@ def _python_units(
             body = definition.child_by_field_name("body")
             if body is not None:
                 yield from _python_units(doc, body, unit, test_file, in_test_class=is_test_class)
-        elif child.type in ("if_statement", "try_statement", "with_statement", "block", "else_clause"):
-            # Definitions under `if TYPE_CHECKING:` / `try: import` guards still belong to the parent.
+        elif child.type in _PY_COMPOUND:
+            # Definitions under `if TYPE_CHECKING:`, `except ImportError:` fallbacks, loops or
+            # `match` arms still belong to the enclosing unit.
             yield from _python_units(doc, child, parent, test_file, in_test_class)
 
 

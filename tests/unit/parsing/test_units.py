@@ -105,3 +105,30 @@ def test_test_file_patterns_follow_pytest_and_jest_defaults():
     assert is_test_file("pkg/tests/helpers.py")
     assert is_test_file("web/cart.spec.ts")
     assert not is_test_file("src/contest.py")
+
+
+def test_definitions_inside_guards_and_fallbacks_belong_to_the_enclosing_unit():
+    code = """
+try:
+    from fast import parse
+except ImportError:
+    def parse(text):
+        return text
+finally:
+    def cleanup():
+        pass
+if FLAG:
+    pass
+elif OTHER:
+    def other():
+        pass
+for _ in range(1):
+    def looped():
+        pass
+match mode:
+    case "a":
+        def matched():
+            pass
+"""
+    names = set(_units("m.py", code, Language.PYTHON))
+    assert {"parse", "cleanup", "other", "looped", "matched"} <= names

@@ -33,6 +33,7 @@ class DiagnosticsFeature:
         self.generation = 0  # bumped when settings change, so pulled result ids go stale
         self._pending: dict[str, asyncio.Task[Any]] = {}
         self._latest: dict[str, FileAnalysis] = {}
+        self.noticed: set[tuple[str, SkipReason]] = set()
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> DiagnosticsFeature:
@@ -48,7 +49,14 @@ class DiagnosticsFeature:
             options = types.DiagnosticOptions(
                 identifier=DIAGNOSTIC_SOURCE, inter_file_dependencies=False, workspace_diagnostics=False
             )
-            self.server.feature(types.TEXT_DOCUMENT_DIAGNOSTIC, options)(self.pull_diagnostics)
+
+            # pygls tags the handler with attributes, which a bound method cannot carry.
+            async def text_document_diagnostic(
+                ls: AqeLanguageServer, params: types.DocumentDiagnosticParams
+            ) -> DiagnosticReport:
+                return await self.pull_diagnostics(ls, params)
+
+            self.server.feature(types.TEXT_DOCUMENT_DIAGNOSTIC, options)(text_document_diagnostic)
 
     # --- analysis -----------------------------------------------------------------------------------
 
@@ -145,12 +153,19 @@ def diagnostics_of(server: AqeLanguageServer, analysis: FileAnalysis) -> list[ty
 
 
 def skipped_diagnostics(server: AqeLanguageServer, skipped: FileSkipped) -> list[types.Diagnostic]:
-    """One information diagnostic at the top of the file, plus one notice per file and reason."""
+    """One information diagnostic at the top of the file, and one logged notice per file and reason.
+
+    The diagnostic is where the user is looking; a pop-up is only sent when `showNotifications`
+    asks for warnings.
+    """
     if skipped.reason is SkipReason.UNSUPPORTED_LANGUAGE:
         return []
     message = skipped.describe()
-    log.info(message)
-    server.notify_user(message, types.MessageType.Warning)
+    feature = DiagnosticsFeature.of(server)
+    if (skipped.path, skipped.reason) not in feature.noticed:
+        feature.noticed.add((skipped.path, skipped.reason))
+        log.warning(message)
+        server.notify_user(message, types.MessageType.Warning)
     return [
         types.Diagnostic(
             range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),

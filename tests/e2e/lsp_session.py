@@ -1,0 +1,134 @@
+"""A pytest-lsp session against `aqe serve`, in push or pull diagnostics mode, on a copy of a sample
+workspace (so tests may edit its files and settings freely)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+WORKSPACES = Path(__file__).parent.parent / "workspaces"
+SERVER_COMMAND = [sys.executable, "-m", "aqe", "serve"]
+
+
+def server_environment(**overrides: str) -> dict[str, str]:
+    """The test process's environment without the developer's own aqe settings (AQE_* variables and
+    the user config file), plus `overrides`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AQE_")}
+    env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="aqe-e2e-config-")
+    env["AQE_DIAGNOSTICS_DEBOUNCE_MS"] = "50"
+    env.update(overrides)
+    return env
+
+
+SERVER_CONFIG = ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_environment())
+
+
+def copy_workspace(name: str, destination: Path) -> Path:
+    target = destination / name
+    shutil.copytree(WORKSPACES / name, target)
+    return target.resolve()
+
+
+def capabilities_for(mode: str) -> types.ClientCapabilities:
+    """`push`: VS Code 1.65's capabilities (no pull diagnostics); `pull`: Neovim 0.11's, which pull
+    diagnostics and offer UTF-8 positions first."""
+    if mode == "pull":
+        return client_capabilities("neovim")
+    return client_capabilities("visual-studio-code")
+
+
+async def start_session(
+    client: LanguageClient, root: Path, mode: str, initialization_options: dict[str, Any] | None = None
+) -> types.InitializeResult:
+    return await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities_for(mode),
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+            initialization_options=initialization_options,
+        )
+    )
+
+
+def open_file(client: LanguageClient, path: Path, text: str | None = None, language_id: str = "python") -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id=language_id, version=1, text=path.read_text() if text is None else text
+            )
+        )
+    )
+    return uri
+
+
+async def diagnostics_for(
+    client: LanguageClient,
+    uri: str,
+    mode: str,
+    until: Callable[[list[types.Diagnostic]], bool] = lambda _: True,
+    timeout: float = 15.0,
+) -> list[types.Diagnostic]:
+    """The server's current diagnostics for `uri`: waited for (push) or requested (pull)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if mode == "pull":
+            report = await client.text_document_diagnostic_async(
+                types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+            )
+            items = list(getattr(report, "items", []) or [])
+        else:
+            items = list(client.diagnostics.get(uri, []))
+            if uri not in client.diagnostics:
+                items = None  # type: ignore[assignment]
+        if items is not None and until(items):
+            return items
+        if loop.time() > deadline:
+            raise AssertionError(f"diagnostics for {uri} never satisfied the condition; last: {items}")
+        await asyncio.sleep(0.05)
+
+
+def codes(diagnostics: list[types.Diagnostic]) -> list[str]:
+    return sorted(str(d.code) for d in diagnostics)
+
+
+def apply_text_edits(text: str, edits: list[types.TextEdit]) -> str:
+    """Apply LSP edits (UTF-16 positions) the way an editor does, last first."""
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+
+    def offset(position: types.Position) -> int:
+        if position.line >= len(lines):
+            return len(text)
+        line = lines[position.line]
+        units = 0
+        for index, char in enumerate(line):
+            if units >= position.character:
+                return offsets[position.line] + index
+            units += 2 if ord(char) > 0xFFFF else 1
+        return offsets[position.line] + len(line.rstrip("\r\n"))
+
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        start, end = offset(edit.range.start), offset(edit.range.end)
+        text = text[:start] + edit.new_text + text[end:]
+    return text
+
+
+def edits_of(action: types.CodeAction, uri: str) -> list[types.TextEdit]:
+    assert action.edit is not None
+    if action.edit.document_changes:
+        return [e for change in action.edit.document_changes for e in change.edits if change.text_document.uri == uri]
+    assert action.edit.changes is not None
+    return list(action.edit.changes[uri])

@@ -1,0 +1,115 @@
+"""The command line: `aqe analyze` on the sample project must find exactly its answer key."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aqe.cli import main, render_rules_markdown
+
+REPO = Path(__file__).resolve().parents[2]
+SHOP = REPO / "examples" / "shop"
+
+
+def _answer_key() -> list[tuple[str, int, str]]:
+    """Rows `| file | line | rule id | ... |` of the 'Planted defects' table in the sample's README."""
+    readme = (SHOP / "README.md").read_text()
+    section = readme.split("## Planted defects", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\S+) \| (\d+) \| (QE\d{3}) \|", section, flags=re.MULTILINE)
+    return sorted((path, int(line), rule) for path, line, rule in rows)
+
+
+def _analyze_json(capsys, *args: str) -> tuple[int, dict]:
+    code = main(["analyze", str(SHOP), "--format", "json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_the_sample_project_yields_exactly_its_answer_key(capsys):
+    key = _answer_key()
+    assert len(key) == 15
+    _, report = _analyze_json(capsys, "--fail-on", "never")
+    found = sorted((f["path"], f["line"], f["ruleId"]) for f in report["findings"])
+    assert found == key
+
+
+def test_fail_on_decides_the_exit_code(capsys):
+    assert _analyze_json(capsys, "--fail-on", "error")[0] == 1  # the focused test (QE302) is an error
+    assert _analyze_json(capsys, "--fail-on", "never")[0] == 0
+
+
+def test_a_clean_folder_exits_zero_even_when_failing_on_hints(tmp_path, capsys):
+    (tmp_path / "ok.py").write_text("def add(a, b):\n    return a + b\n")
+    assert main(["analyze", str(tmp_path), "--fail-on", "hint"]) == 0
+    assert "No findings" in capsys.readouterr().out
+
+
+def test_sarif_output_is_written_atomically_to_a_file(tmp_path, capsys):
+    out = tmp_path / "aqe.sarif"
+    assert main(["analyze", str(SHOP), "--format", "sarif", "-o", str(out), "--fail-on", "never"]) == 0
+    sarif = json.loads(out.read_text())
+    assert sarif["version"] == "2.1.0"
+    assert len(sarif["runs"][0]["results"]) == 15
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_project_settings_in_pyproject_apply(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[tool.aqe]\nrules = { QE205 = "off", QE202 = "error" }\n')
+    (tmp_path / "m.py").write_text("def f(x=[]):  # TODO: later\n    return x\n")
+    code, report = _analyze_json_at(tmp_path, capsys, "--fail-on", "error")
+    assert [(f["ruleId"], f["severity"]) for f in report["findings"]] == [("QE202", "error")]
+    assert code == 1
+
+
+def _analyze_json_at(path: Path, capsys, *args: str) -> tuple[int, dict]:
+    code = main(["analyze", str(path), "--format", "json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_bad_setting_is_reported_on_stderr_and_the_default_kept(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[tool.aqe]\nmaxComplexity = "ten"\n')
+    (tmp_path / "m.py").write_text("x = 1\n")
+    assert main(["analyze", str(tmp_path)]) == 0
+    assert "maxComplexity" in capsys.readouterr().err
+
+
+def test_skipped_files_are_named_on_stderr(tmp_path, capsys):
+    (tmp_path / "blob.py").write_bytes(b"x = 1\x00\n")
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    assert main(["analyze", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "blob.py" in err and "NUL" in err
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "nope")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_rules_lists_every_rule_as_json(capsys):
+    assert main(["rules", "--format", "json"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rules] == [
+        "QE101", "QE102", "QE103", "QE104", "QE201", "QE202", "QE203", "QE204", "QE205", "QE301", "QE302", "QE303"
+    ]  # fmt: skip
+    assert all(r["summary"] and r["rationale"] for r in rules)
+
+
+def test_docs_rules_md_is_generated_from_the_rules():
+    assert (REPO / "docs" / "rules.md").read_text() == render_rules_markdown(), (
+        "docs/rules.md is stale: run `aqe rules --format markdown > docs/rules.md`"
+    )
+
+
+@pytest.mark.e2e
+def test_the_console_script_runs_as_a_subprocess():
+    script = Path(sys.executable).parent / "aqe"
+    result = subprocess.run(
+        [str(script), "analyze", str(SHOP / "web"), "--fail-on", "warning"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert "QE302" in result.stdout

@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     analyze.add_argument("-v", "--verbose", action="count", default=0)
 
+    model = commands.add_parser("model", help="the local model")
+    model_commands = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
+    info = model_commands.add_parser("info", help="which model, where, build flags, and a test decode")
+    info.add_argument("--format", choices=("text", "json"), default="text")
+
     rules = commands.add_parser("rules", help="list the review rules")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     return parser
@@ -57,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _analyze(args)
     if args.command == "rules":
         return _rules(args)
+    if args.command == "model" and args.model_command == "info":
+        return _model_info(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -159,6 +166,34 @@ def _rules(args: argparse.Namespace) -> int:
         for r in infos:
             print(f"{r.id}  {r.name:<28} {r.default_severity.value:<8} {r.summary}")
     return EXIT_OK
+
+
+def _model_info(args: argparse.Namespace) -> int:
+    from aqe.llm.default_model import ModelUnavailableError, default_model
+    from aqe.llm.smoke import smoke_decode
+
+    info: dict[str, object] = {}
+    try:
+        import llama_cpp
+
+        info["llamaCppPython"] = llama_cpp.__version__
+        info["buildFlags"] = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    except ImportError:
+        info["llamaCppPython"] = None
+    try:
+        model = default_model()
+    except ModelUnavailableError as error:
+        print(f"aqe: {error}", file=sys.stderr)
+        return EXIT_FINDINGS
+    info.update(model=model.path.name, path=str(model.path), sizeBytes=model.size, sha256=model.sha256)
+    smoke = smoke_decode(model.path)
+    info.update(smokeDecode=smoke.detail, loadSeconds=round(smoke.load_seconds, 3))
+    if args.format == "json":
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:>16}: {value}")
+    return EXIT_OK if smoke.ok else EXIT_FINDINGS
 
 
 def render_rules_markdown() -> str:

@@ -90,9 +90,12 @@ class Engine:
 
     # --- settings ----------------------------------------------------------------------------------
 
-    def configure(self, settings: Settings) -> None:
+    def configure(self, settings: Settings, roots: Sequence[Path] | None = None) -> None:
+        """Apply new settings (and new workspace folders, when given); open documents are kept."""
         resolved = resolve_rules(all_rules(), dict(settings.rules))
         with self._lock:
+            if roots is not None:
+                self.roots = tuple(roots)
             self.settings = settings
             self.workspace = Workspace(self.roots, settings.exclude)
             self._rules = resolved

@@ -63,3 +63,20 @@ async def test_files_outside_the_workspace_are_never_read(client, target, tmp_pa
     report = await _pull(client, uri)
     assert list(report.items) == []
     assert any("outside the workspace" in m.message for m in client.log_messages)
+
+
+async def test_an_added_workspace_folder_becomes_readable_and_a_removed_one_does_not(client, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "m.py").write_text("def f(x=[]):\n    return x\n")
+    uri = (other / "m.py").as_uri()
+    assert list((await _pull(client, uri)).items) == []
+    folder = types.WorkspaceFolder(uri=other.resolve().as_uri(), name="other")
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[]))
+    )
+    assert codes((await _pull(client, uri)).items) == ["QE202"]
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder]))
+    )
+    assert list((await _pull(client, uri)).items) == []

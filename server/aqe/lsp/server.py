@@ -75,10 +75,7 @@ class AqeLanguageServer(LanguageServer):
             options = _merge_client_settings(options, client_settings)
         loaded = load_settings(root, client_options=options)
         self.loaded_settings = loaded
-        if self.engine.roots != self.workspace_roots:
-            self.engine = Engine(loaded.settings, self.workspace_roots)
-        else:
-            self.engine.configure(loaded.settings)
+        self.engine.configure(loaded.settings, self.workspace_roots)
         logging.getLogger("aqe").setLevel(loaded.settings.log_level.upper())
         for issue in loaded.issues:
             log.warning("settings: %s", issue.message)

@@ -10,6 +10,7 @@ from pygls.capabilities import get_capability
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
 from aqe.lsp.log import WindowLogHandler
 from aqe.lsp.server import AqeLanguageServer, workspace_roots_of
+from aqe.workspace import path_from_uri
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,17 @@ def register(server: AqeLanguageServer) -> None:
             "pull" if pull else "push",
             ls.loaded_settings.trusted if ls.loaded_settings else True,
         )
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_workspace_folders(
+        ls: AqeLanguageServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        removed = {folder.uri for folder in params.event.removed}
+        kept = [root for root in ls.workspace_roots if root.as_uri() not in removed]
+        added = [path_from_uri(folder.uri) for folder in params.event.added]
+        ls.workspace_roots = tuple(dict.fromkeys([*kept, *(p.resolve() for p in added if p is not None)]))
+        ls.load_settings(None)
+        DiagnosticsFeature.of(ls).settings_changed()
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: AqeLanguageServer, params: types.InitializedParams) -> None:

@@ -227,9 +227,7 @@ class FocusedTest(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not ctx.document.language.is_js_family:
             return
-        for node in walk(ctx.document.tree.root_node):
-            if node.type != "call_expression":
-                continue
+        for node in ctx.nodes_of_type("call_expression"):
             callee = node.child_by_field_name("function")
             if callee is None:
                 continue

@@ -8,7 +8,7 @@ Every rule makes at most one pass over the tree: they run on each keystroke afte
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -149,8 +149,8 @@ class BroadExceptSwallowed(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not _is_python(ctx):
             return
-        for node in walk(ctx.document.tree.root_node):
-            if node.type != "except_clause" or node.has_error or not _handler_swallows(node):
+        for node in ctx.nodes_of_type("except_clause"):
+            if node.has_error or not _handler_swallows(node):
                 continue
             caught = _caught_types(node)
             colon = _first_child_of_type(node, ":")
@@ -327,9 +327,7 @@ class MutableDefaultArgument(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not _is_python(ctx):
             return
-        for node in walk(ctx.document.tree.root_node):
-            if node.type not in ("function_definition", "lambda"):
-                continue
+        for node in ctx.nodes_of_type("function_definition", "lambda"):
             parameters = node.child_by_field_name("parameters")
             if parameters is None:
                 continue
@@ -396,12 +394,13 @@ def _decisions(node: Node) -> int:
     return 0
 
 
-def _function_complexities(root: Node) -> list[tuple[Node, int]]:
-    """Complexity of every function under `root` in one pass: each node counts for the innermost
-    function that contains it, so a nested function's decisions never add to its parent."""
+def _function_complexities(nodes: Iterable[Node]) -> list[tuple[Node, int]]:
+    """Complexity of every function among `nodes` (a subtree in document order) in one pass: each
+    node counts for the innermost function that contains it, so a nested function's decisions
+    never add to its parent."""
     results: list[tuple[Node, int]] = []
     open_functions: list[tuple[int, int]] = []  # (end byte, index in results)
-    for node in walk(root):
+    for node in nodes:
         while open_functions and node.start_byte >= open_functions[-1][0]:
             open_functions.pop()
         if node.type == "function_definition":
@@ -424,7 +423,7 @@ def cyclomatic_complexity(function_node: Node) -> int:
         function_node = definition if definition is not None else function_node
     if function_node.type != "function_definition":
         raise ValueError(f"expected a function_definition node, got {function_node.type!r}")
-    return _function_complexities(function_node)[0][1]
+    return _function_complexities(walk(function_node))[0][1]
 
 
 class TooComplex(Rule):
@@ -449,7 +448,7 @@ class TooComplex(Rule):
         if not _is_python(ctx):
             return
         threshold = ctx.options.max_complexity
-        for function, complexity in _function_complexities(ctx.document.tree.root_node):
+        for function, complexity in _function_complexities(ctx.nodes):
             if complexity <= threshold:
                 continue
             name_node = function.child_by_field_name("name")
@@ -559,8 +558,8 @@ class UnreachableCode(Rule):
             return
         terminality = _Terminality()
         source = ctx.document.source
-        for node in walk(ctx.document.tree.root_node):
-            if node.type not in ("module", "block") or node.has_error:
+        for node in ctx.nodes_of_type("module", "block"):
+            if node.has_error:
                 continue
             statements = _statements(node)
             index = terminality.first_jump(node, statements)
@@ -604,9 +603,7 @@ class TodoComment(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not _is_python(ctx):
             return
-        for node in walk(ctx.document.tree.root_node):
-            if node.type != "comment":
-                continue
+        for node in ctx.nodes_of_type("comment"):
             text = node_text(node)
             match = _TODO_MARKER.search(text)
             if match is None:

@@ -80,19 +80,34 @@ def _configure_logging(verbosity: int, log_file: Path | None = None, default: in
 def _serve(args: argparse.Namespace) -> int:
     # stdout carries the protocol: everything else goes to stderr or the log file.
     _configure_logging(args.verbose, args.log_file, default=logging.WARNING)
-    from aqe.lsp.protocol import serve_stdio
+    from aqe.lsp.protocol import serve_stdio, serve_tcp
     from aqe.lsp.server import create_server
 
     server = create_server()
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
-        if not port.isdigit():
-            print(f"aqe serve: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
-            return EXIT_USAGE
-        server.start_tcp(host or "127.0.0.1", int(port))
-        return EXIT_OK
-    serve_stdio(server)
-    return EXIT_OK
+    code = EXIT_OK
+    try:
+        if args.tcp:
+            host, _, port = args.tcp.rpartition(":")
+            if not port.isdigit():
+                print(f"aqe serve: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
+                return EXIT_USAGE
+            serve_tcp(server, host or "127.0.0.1", int(port))
+        else:
+            serve_stdio(server)
+    except SystemExit as exit_request:
+        code = exit_request.code if isinstance(exit_request.code, int) else EXIT_OK
+    _exit_even_if_a_worker_thread_hangs(code)
+    return code
+
+
+def _exit_even_if_a_worker_thread_hangs(code: int, grace_seconds: float = 3.0) -> None:
+    """Python waits for thread-pool workers at exit, so one hung handler would keep a server that the
+    editor asked to exit alive forever (and never restarted). Give them a grace period, then go."""
+    import threading
+
+    timer = threading.Timer(grace_seconds, lambda: (logging.shutdown(), os._exit(code)))
+    timer.daemon = True
+    timer.start()
 
 
 def _analyze(args: argparse.Namespace) -> int:

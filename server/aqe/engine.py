@@ -77,6 +77,9 @@ class OpenDocument:
     parsed: ParsedDocument | None
     skipped: FileSkipped | None
     text: str
+    desynced: bool = False
+    """The client sent a change we could not take (too large to receive): our copy is unknown until
+    the client sends the whole text again."""
 
 
 class Engine:
@@ -187,7 +190,30 @@ class Engine:
             document = self._documents.get(uri)
         if document is None:
             raise KeyError(f"document is not open: {uri}")
+        if document.desynced:
+            whole = [i for i, change in enumerate(changes) if change.span is None]
+            if not whole:
+                document.version = version
+                return document  # edits to a text we never received cannot be applied
+            document.desynced = False
+            document.text = changes[whole[-1]].text
+            document.parsed = None
+            changes = changes[whole[-1] + 1 :]
         self._reparse(document, changes, version)
+        return document
+
+    def mark_oversized(self, uri: str, path: str, detail: str) -> OpenDocument:
+        """The client sent this document in a message too large to receive: skip it until the client
+        sends its whole text again (reopen or full sync)."""
+        with self._lock:
+            document = self._documents.get(uri)
+            if document is None:
+                document = OpenDocument(uri, path, language_for_path(path), None, None, None, "")
+                self._documents[uri] = document
+        document.text = ""
+        document.parsed = None
+        document.desynced = True
+        document.skipped = FileSkipped(path, SkipReason.TOO_LARGE, detail)
         return document
 
     def close_document(self, uri: str) -> None:
@@ -224,6 +250,8 @@ class Engine:
             else:
                 document.text = apply_content_changes(SourceText(document.text), changes).text
             document.version = version
+        if document.desynced:
+            return
         document.skipped = check_text_limits(document.path, document.text, self.max_file_bytes)
         if document.skipped is not None or document.language is None:
             document.parsed = None

@@ -180,6 +180,21 @@ async def test_an_oversized_file_is_skipped_with_one_notice(client):
     assert not client.messages  # and no pop-up: the editor shows the diagnostic where the user looks
 
 
+async def test_a_file_too_large_to_receive_is_skipped_and_the_server_keeps_serving(client):
+    huge = client.root / "src" / "app" / "generated.py"
+    uri = open_file(client, huge, "x = 1\n" * 3_000_000)  # 18 MB: over the 16 MB frame cap
+    diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: len(d) == 1)
+    assert str(diagnostics[0].code) == "skipped:too-large"
+    # Edits to the text we never received are ignored; the whole text again brings it back.
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text="def f(x=[]):\n    return x\n")],
+        )
+    )
+    await diagnostics_for(client, uri, client.mode, until=lambda d: codes(d) == ["QE202"])
+
+
 async def test_a_file_with_nul_bytes_is_skipped_as_binary(client):
     uri = open_file(client, client.root / "src" / "app" / "blob.py", "x = 1\x00\x01\n")
     diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: len(d) == 1)

@@ -29,6 +29,7 @@ MINIMAL_SERVER = Path(__file__).resolve().parent / "servers" / "minimal_server.p
 
 SERVER_COMMANDS: list[list[str]] = [
     [sys.executable, str(MINIMAL_SERVER)],
+    [sys.executable, "-m", "aqe", "serve"],
 ]
 
 # Unknown to every server: answered with -32601, so it proves the server is reading and answering.

@@ -145,3 +145,16 @@ def test_workspace_root_given_through_a_symlink_still_contains_its_files(tmp_pat
     (tmp_path / "alias").symlink_to(real)
     engine = Engine(Settings(), [tmp_path / "alias"])
     assert _ids(engine.analyze_file(tmp_path / "alias" / "m.py").findings) == ["QE202", "QE204", "QE205"]
+
+
+def test_a_document_too_large_to_receive_waits_for_its_whole_text_again(tmp_path):
+    engine = _engine(tmp_path)
+    uri = "file:///w/m.py"
+    engine.mark_oversized(uri, "/w/m.py", "sent in a message too large to receive")
+    assert engine.analyze_open_document(uri).skipped.reason is SkipReason.TOO_LARGE
+    engine.change_document(uri, [ContentChange(Span.of(0, 0, 0, 0), "x")], 2)
+    assert engine.analyze_open_document(uri).skipped is not None  # an edit to text we never had
+    engine.change_document(uri, [ContentChange(None, CODE), ContentChange(Span.of(0, 0, 0, 0), "# hi\n")], 3)
+    analysis = engine.analyze_open_document(uri)
+    assert analysis.skipped is None and analysis.version == 3
+    assert engine.get_document(uri).text.startswith("# hi\ndef collect")

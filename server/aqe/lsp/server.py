@@ -17,6 +17,7 @@ from pygls.protocol.language_server import lsp_method
 from aqe import __version__
 from aqe.config import LoadedSettings, Settings, load_settings
 from aqe.engine import Engine
+from aqe.lsp.framing import FrameError
 from aqe.lsp.protocol import AqeProtocol
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,14 @@ _NOTIFY_THRESHOLD = {
     "onWarning": types.MessageType.Warning,
     "always": types.MessageType.Log,
 }
+
+
+_DOCUMENT_SYNC_METHODS = (
+    None,
+    types.TEXT_DOCUMENT_DID_OPEN,
+    types.TEXT_DOCUMENT_DID_CHANGE,
+    types.TEXT_DOCUMENT_DID_SAVE,
+)
 
 
 class AqeServerProtocol(AqeProtocol):
@@ -41,6 +50,44 @@ class AqeServerProtocol(AqeProtocol):
         if params.capabilities.general is not None:
             params.capabilities.general.position_encodings = [types.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
+
+    # The engine keeps its own, incrementally parsed copy of every open document. pygls would keep a
+    # second copy, apply every edit to it too, and fail on edits to a document it never saw opened
+    # (one dropped as too large). These overrides hand the notifications straight to aqe's handlers.
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Generator[Any, Any, None]:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Generator[Any, Any, None]:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _user_handler(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        handler = self.fm.features.get(method)
+        if handler is not None:
+            yield handler, (params,), None
+
+    def oversized_message_dropped(self, error: FrameError) -> None:
+        """A didOpen/didChange too large to receive: the file is skipped with the usual notice.
+
+        The method is often unknown: clients may serialise `params` (the huge text) before `method`,
+        beyond the part of the message that was kept. A huge message naming a document is a sync.
+        """
+        if error.uri is None or error.method not in _DOCUMENT_SYNC_METHODS:
+            return
+        from aqe.lsp.features.diagnostics import DiagnosticsFeature
+        from aqe.workspace import path_from_uri
+
+        server: AqeLanguageServer = self._server  # type: ignore[assignment]
+        path = path_from_uri(error.uri)
+        detail = "the editor sent it in a message too large to receive"
+        server.engine.mark_oversized(error.uri, str(path) if path else error.uri, detail)
+        DiagnosticsFeature.of(server).document_changed(error.uri, immediately=True)
 
 
 class AqeLanguageServer(LanguageServer):

@@ -105,6 +105,23 @@ async def test_ignore_here_action_silences_the_finding_with_a_visible_marker(cli
     assert codes(after) == ["QE202"]
 
 
+async def test_hovering_a_finding_explains_its_rule(client):
+    uri = open_file(client, client.root / "src" / "app" / "orders.py")
+    diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: "QE202" in codes(d))
+    mutable = next(d for d in diagnostics if d.code == "QE202")
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=mutable.range.start)
+    )
+    assert hover is not None
+    assert "QE202 `mutable-default-argument`" in hover.contents.value
+    assert "aqe: ignore[QE202]" in hover.contents.value
+    top = types.Position(line=0, character=0)
+    nothing = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=top)
+    )
+    assert nothing is None
+
+
 async def test_incremental_edits_are_debounced_and_the_last_version_wins(client):
     path = client.root / "src" / "app" / "orders.py"
     uri = open_file(client, path)

@@ -132,3 +132,23 @@ def edits_of(action: types.CodeAction, uri: str) -> list[types.TextEdit]:
         return [e for change in action.edit.document_changes for e in change.edits if change.text_document.uri == uri]
     assert action.edit.changes is not None
     return list(action.edit.changes[uri])
+
+
+async def code_actions_for(client: LanguageClient, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=diagnostic.range,
+            context=types.CodeActionContext(diagnostics=[diagnostic]),
+        )
+    )
+
+
+def replace_text(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    """didChange with the whole new text, as an editor does after applying a workspace edit."""
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )

@@ -9,11 +9,13 @@ import pytest_lsp
 from lsp_session import (
     SERVER_CONFIG,
     apply_text_edits,
+    code_actions_for,
     codes,
     copy_workspace,
     diagnostics_for,
     edits_of,
     open_file,
+    replace_text,
     start_session,
 )
 from lsprotocol import types
@@ -58,23 +60,12 @@ async def test_quick_fix_edit_removes_the_finding(client):
     uri = open_file(client, path, text)
     diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: "QE202" in codes(d))
     mutable = next(d for d in diagnostics if d.code == "QE202")
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=mutable.range,
-            context=types.CodeActionContext(diagnostics=[mutable]),
-        )
-    )
+    actions = await code_actions_for(client, uri, mutable)
     fix = next(a for a in actions if a.is_preferred)
     assert fix.kind == types.CodeActionKind.QuickFix
     fixed = apply_text_edits(text, edits_of(fix, uri))
     assert "history=None" in fixed
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=fixed)],
-        )
-    )
+    replace_text(client, uri, 2, fixed)
     after = await diagnostics_for(client, uri, client.mode, until=lambda d: "QE202" not in codes(d))
     assert codes(after) == ["QE205"]
 
@@ -85,22 +76,11 @@ async def test_ignore_here_action_silences_the_finding_with_a_visible_marker(cli
     uri = open_file(client, path, text)
     diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: "QE205" in codes(d))
     todo = next(d for d in diagnostics if d.code == "QE205")
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=todo.range,
-            context=types.CodeActionContext(diagnostics=[todo]),
-        )
-    )
+    actions = await code_actions_for(client, uri, todo)
     ignore = next(a for a in actions if a.title.startswith("Ignore QE205"))
     silenced = apply_text_edits(text, edits_of(ignore, uri))
     assert "# TODO: apply discounts  # aqe: ignore[QE205]" in silenced
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=silenced)],
-        )
-    )
+    replace_text(client, uri, 2, silenced)
     after = await diagnostics_for(client, uri, client.mode, until=lambda d: "QE205" not in codes(d))
     assert codes(after) == ["QE202"]
 
@@ -203,12 +183,7 @@ async def test_a_file_too_large_to_receive_is_skipped_and_the_server_keeps_servi
     diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: len(d) == 1)
     assert str(diagnostics[0].code) == "skipped:too-large"
     # Edits to the text we never received are ignored; the whole text again brings it back.
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text="def f(x=[]):\n    return x\n")],
-        )
-    )
+    replace_text(client, uri, 2, "def f(x=[]):\n    return x\n")
     await diagnostics_for(client, uri, client.mode, until=lambda d: codes(d) == ["QE202"])
 
 

@@ -48,6 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     info = model_commands.add_parser("info", help="which model, where, build flags, and a test decode")
     info.add_argument("--format", choices=("text", "json"), default="text")
 
+    ask = commands.add_parser("ask", help="ask the model once, through the privacy router (a quick manual check)")
+    ask.add_argument("prompt", help="the prompt; a base model continues it, an instruct model answers it")
+    ask.add_argument("--format", choices=("text", "json"), default="text")
+    ask.add_argument("--max-tokens", type=int, default=128, metavar="N", help="most tokens to generate (default 128)")
+    ask.add_argument(
+        "--tag", action="append", default=[], metavar="TAG", help="a task tag for the routing rules (repeatable)"
+    )
+
+    privacy = commands.add_parser("privacy", help="privacy mode and the audit log")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", metavar="SUBCOMMAND")
+    audit = privacy_commands.add_parser("audit", help="the mode, recent routing decisions and blocked connections")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+    audit.add_argument("--limit", type=int, default=20, metavar="N", help="show the last N of each (default 20)")
+
     rules = commands.add_parser("rules", help="list the review rules")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     return parser
@@ -64,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _rules(args)
     if args.command == "model" and args.model_command == "info":
         return _model_info(args)
+    if args.command == "ask":
+        return _ask(args)
+    if args.command == "privacy" and args.privacy_command == "audit":
+        return _privacy_audit(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -209,6 +227,119 @@ def _model_info(args: argparse.Namespace) -> int:
         for key, value in info.items():
             print(f"{key:>16}: {value}")
     return EXIT_OK if smoke.ok else EXIT_FINDINGS
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from aqe.config import load_settings
+    from aqe.llm.factory import build_router
+    from aqe.llm.router import RoutingHints
+    from aqe.llm.types import CompletionOptions, Prompt, ProviderError
+
+    if args.max_tokens < 1:
+        print("aqe ask: --max-tokens must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    root = Path.cwd().resolve()
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    router = build_router(loaded.settings, root)
+    try:
+        completion = router.complete(
+            Prompt(text=args.prompt),
+            CompletionOptions(max_tokens=args.max_tokens),
+            hints=RoutingHints(tags=tuple(args.tag)),
+        )
+    except ProviderError as error:
+        print(f"aqe ask: {error}", file=sys.stderr)
+        return EXIT_FINDINGS
+    finally:
+        router.close()
+    if args.format == "json":
+        answer = {
+            "text": completion.text,
+            "confidence": round(completion.confidence, 4),
+            "model": completion.model,
+            "provider": completion.provider,
+            "route": completion.route,
+            "latencyS": round(completion.latency_s, 4),
+            "promptTokens": completion.prompt_tokens,
+            "completionTokens": completion.completion_tokens,
+            "finishReason": completion.finish_reason.value,
+            "requestId": completion.request_id,
+        }
+        print(json.dumps(answer, indent=2, ensure_ascii=False))
+    else:
+        print(completion.text)
+        print(
+            f"aqe: {completion.model} via {completion.route}, confidence {completion.confidence:.2f}, "
+            f"{completion.latency_s:.2f} s",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _privacy_audit(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from aqe.config import load_settings, snake_to_camel
+    from aqe.llm.factory import API_KEY_VARIABLE, audit_log_path
+    from aqe.llm.router import describe_rules
+    from aqe.privacy.audit import blocked_of, decisions_of, entry_json, read_audit, totals
+
+    if args.limit < 0:
+        print("aqe privacy audit: --limit must not be negative", file=sys.stderr)
+        return EXIT_USAGE
+    root = Path.cwd().resolve()
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    settings = loaded.settings
+    path = audit_log_path(settings, root)
+    read = read_audit(path)
+    decisions, blocked = decisions_of(read.entries), blocked_of(read.entries)
+    shown_decisions = decisions[len(decisions) - args.limit :] if args.limit else []
+    shown_blocked = blocked[len(blocked) - args.limit :] if args.limit else []
+    summary = totals(read.entries)
+    cloud_key = "set" if os.environ.get(API_KEY_VARIABLE, "").strip() else "not set"
+    if args.format == "json":
+        report = {
+            "privacyMode": settings.privacy_mode,
+            "auditLog": str(path),
+            "cloudApiKey": cloud_key,
+            "fallbackThreshold": settings.fallback_threshold,
+            "totals": {snake_to_camel(key): value for key, value in asdict(summary).items()},
+            "damagedLines": read.damaged_lines,
+            "decisions": [entry_json(entry) for entry in shown_decisions],
+            "blocked": [entry_json(entry) for entry in shown_blocked],
+        }
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"privacy mode: {settings.privacy_mode}")
+    print(f"audit log:    {path}" + ("" if path.exists() else " (no entries yet)"))
+    if settings.privacy_mode != "strict":
+        print(f"cloud:        {API_KEY_VARIABLE} {cloud_key}; asked below confidence {settings.fallback_threshold}")
+        print("complex when: " + "; ".join(describe_rules()))
+    print(
+        f"totals:       {summary.decisions} requests, {summary.sent_off_machine} sent off the machine "
+        f"({summary.bytes_sent} bytes), {summary.redactions} secrets redacted, "
+        f"{summary.blocked} connections blocked, {summary.failed} failed"
+    )
+    if read.damaged_lines:
+        print(f"note:         {read.damaged_lines} damaged line(s) skipped")
+    print(f"\nrecent decisions ({len(shown_decisions)} of {len(decisions)}):")
+    for entry in shown_decisions:
+        redacted = sum(entry.redactions.values())
+        extra = (f", {redacted} redacted" if redacted else "") + (f", {entry.outcome}" if entry.outcome != "ok" else "")
+        print(
+            f"  {entry.time}  {entry.request_id}  {entry.route:<30} {entry.provider}/{entry.model}  "
+            f"{entry.bytes_sent} B sent{extra} - {entry.reason}"
+        )
+    print(f"\nblocked connection attempts ({len(shown_blocked)} of {len(blocked)}):")
+    for entry in shown_blocked:
+        where = f"{entry.host}:{entry.port}" if entry.port is not None else entry.host
+        caller = entry.stack[-1] if entry.stack else "unknown caller"
+        print(f"  {entry.time}  {where:<28} {entry.event}  pid {entry.pid}  from {caller}")
+    return EXIT_OK
 
 
 def render_rules_markdown() -> str:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 _LOCAL_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback", "localhost.localdomain"})
 _STACK_FRAMES = 8
-_OWN_FILE = os.path.normcase(os.path.abspath(__file__))
+_UNINTERESTING_FILES = frozenset(os.path.normcase(os.path.abspath(path)) for path in (__file__, socket.__file__))
 
 
 class NetworkBlocked(PermissionError):
@@ -170,9 +170,10 @@ def is_local_host(host: str) -> bool:
 
 
 def _stack_summary() -> tuple[str, ...]:
+    """The innermost frames that are neither this module nor the socket module: who tried to connect."""
     frames = [
         frame
         for frame in traceback.extract_stack()
-        if os.path.normcase(os.path.abspath(frame.filename)) != _OWN_FILE
+        if os.path.normcase(os.path.abspath(frame.filename)) not in _UNINTERESTING_FILES
     ]
     return tuple(f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-_STACK_FRAMES:])

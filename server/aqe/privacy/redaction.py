@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -81,6 +81,8 @@ class _Pattern:
     """Which group is the secret (the rest is context kept in the text)."""
     specific: bool = True
     """A token format (wins over a generic hit on the same span when both name a kind)."""
+    plausible: Callable[[re.Match[str]], bool] | None = None
+    """For context patterns: whether this match is a value rather than code that looks like one."""
 
 
 _SECRET_NAME = (
@@ -141,13 +143,14 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "secret-assignment",
         re.compile(
-            rf"(?P<name>\b{_SECRET_NAME})(?![A-Za-z0-9_])['\"]?(?:\s*:\s*[A-Za-z_][\w\[\]., |]*?)?"
-            r"\s*(?:=|:|=>|:=|\?\?=|\|\|=)\s*"
-            r"[rbuf]?(?P<quote>['\"`])(?P<value>[^'\"`\n]{1,200}?)(?P=quote)",
+            rf"(?P<name>\b{_SECRET_NAME})(?![A-Za-z0-9_])['\"]?(?:[ \t]*:[ \t]*[A-Za-z_][\w\[\]., |]*?)?"
+            r"[ \t]*(?:=|:|=>|:=|\?\?=|\|\|=)[ \t]*"
+            r"(?P<prefix>[rbuf]{0,2})(?P<quote>['\"`])(?P<value>[^'\"`\n]{1,200}?)(?P=quote)",
             re.IGNORECASE,
         ),
         group="value",
         specific=False,
+        plausible=lambda match: _quoted_value_plausible(match),
     ),
     _Pattern(
         "secret-assignment",
@@ -157,6 +160,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         ),
         group="value",
         specific=False,
+        plausible=lambda match: _environment_value_plausible(match),
     ),
     _Pattern(
         "secret-assignment",
@@ -166,6 +170,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         ),
         group="value",
         specific=False,
+        plausible=lambda match: _yaml_value_plausible(match),
     ),
 )
 
@@ -177,6 +182,17 @@ _PLACEHOLDER_VALUE = re.compile(
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
+_LOWERCASE_WORDS = re.compile(r"^[a-z]+(?:[-_ ][a-z]+)+$")
+_TYPE_LIKE = re.compile(
+    r"^(?:str|int|float|bool|bytes|object|dict|list|tuple|set|Any|None)$|^[A-Z][A-Za-z_.]*$|.*[\[\]]"
+    r"|^(?:[a-z_][a-z0-9_]*\.)+[A-Z][A-Za-z0-9_]*$"
+)
+"""Python builtin types, CamelCase names without digits (`module.Name` too), generics: annotations."""
+_CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+"""`ENV_API_KEY = "ANTHROPIC_API_KEY"`: the name of a variable that holds the secret, not the secret."""
+_MIN_ASSIGNED_SECRET_LENGTH = 4
+_FORMAT_PLACEHOLDER = re.compile(r"%[sdr]|%\([A-Za-z_]\w*\)[sdr]|\{\d*\}|\{[A-Za-z_]\w*\}")
+"""`'%s:%s' % (user, password)`, `'{0}:{1}'.format(...)`: a template for a secret, not one."""
 _WORDS_NOT_SECRETS = frozenset(
     {"password", "passwd", "secret", "token", "apikey", "api_key", "key", "credentials", "auth", "bearer", "basic"}
 )
@@ -210,6 +226,8 @@ _KIND_OF_DETECT_SECRETS_TYPE = {
 _SKIPPED_DETECT_SECRETS_PLUGINS = frozenset({"IPPublicDetector"})
 """A public IP address is not a secret, and the code under review is full of them."""
 _ENTROPY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString"})
+_IDENTIFIER_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+|_+")
+_ID_KEY_BEFORE = re.compile(r"""(?:\b|_)(?:id|ids|uuid|guid)["']?\s*[:=]\s*["']?$""", re.IGNORECASE)
 _MIN_ENTROPY_SECRET_LENGTH = 20
 """Shorter random-looking strings are mostly identifiers and short hashes; secrets are longer."""
 _VERIFICATION_FILTER = "detect_secrets.filters.common.is_ignored_due_to_verification_policies"
@@ -276,16 +294,47 @@ def _pattern_spans(text: str) -> Iterator[_Span]:
             start, end = match.span(pattern.group)
             if start == end:
                 continue
-            if pattern.kind == "secret-assignment" and not _plausible_assigned_secret(match.group("value")):
+            if pattern.plausible is not None and not pattern.plausible(match):
                 continue
             yield _Span(start, end, pattern.kind, f"aqe:{pattern.kind}", pattern.specific)
 
 
 def _plausible_assigned_secret(value: str) -> bool:
+    """False for what code puts in secret-named variables that is not a secret: placeholders,
+    references, the word itself, and lower-case identifiers such as "github-token"."""
     stripped = value.strip()
-    if not stripped or _PLACEHOLDER_VALUE.match(stripped):
+    if not stripped or _PLACEHOLDER_VALUE.match(stripped) or not any(char.isalnum() for char in stripped):
+        return False
+    if len(stripped) < _MIN_ASSIGNED_SECRET_LENGTH or not any(char.isalpha() for char in stripped):
+        return False
+    if _FORMAT_PLACEHOLDER.search(stripped):
+        return False
+    if _LOWERCASE_WORDS.match(stripped) or _CONSTANT_NAME.match(stripped):
         return False
     return stripped.lower().replace("-", "_") not in _WORDS_NOT_SECRETS
+
+
+def _quoted_value_plausible(match: re.Match[str]) -> bool:
+    value = match.group("value")
+    if "f" in match.group("prefix").lower() and "{" in value:
+        return False
+    return _plausible_assigned_secret(value)
+
+
+def _environment_value_plausible(match: re.Match[str]) -> bool:
+    """`NAME=value` lines of .env files and shells; lower-case names are keyword arguments in code."""
+    name, value = match.group("name"), match.group("value")
+    if name != name.upper() or value.endswith((",", ";")) or "(" in value or ")" in value:
+        return False
+    return _plausible_assigned_secret(value)
+
+
+def _yaml_value_plausible(match: re.Match[str]) -> bool:
+    """`name: value` lines of YAML; in Python the same shape is a type annotation (`token: str`)."""
+    value = match.group("value")
+    if value.endswith(",") or _TYPE_LIKE.match(value):
+        return False
+    return _plausible_assigned_secret(value)
 
 
 def _detect_secrets_spans(text: str) -> Iterator[_Span]:
@@ -328,7 +377,9 @@ def _filtered_out(plugin: Any, name: str, value: str, line: str) -> bool:
     if name == "KeywordDetector" and not (_plausible_assigned_secret(value) and _named_like_a_secret(value, line)):
         return True
     if name in _ENTROPY_PLUGINS and (
-        len(value) < _MIN_ENTROPY_SECRET_LENGTH or plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit
+        len(value) < _MIN_ENTROPY_SECRET_LENGTH
+        or plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit
+        or _random_looking_but_not_secret(value, line)
     ):
         return True
     return (
@@ -346,6 +397,27 @@ def _assigned_part(value: str) -> str:
     """`NAME=value` found as one unquoted word: the value alone (trailing `=` is base64 padding)."""
     body = value.rstrip("=")
     return value[body.rindex("=") + 1 :] if "=" in body else value
+
+
+def _random_looking_but_not_secret(value: str, line: str) -> bool:
+    """High entropy, yet code: a long CamelCase or snake_case name, a URL path (a commit link), an id."""
+    if _made_of_words(value):
+        return True
+    start = line.find(value)
+    token_start = max(line.rfind(" ", 0, start), line.rfind("(", 0, start), line.rfind('"', 0, start)) + 1
+    if "://" in line[token_start : start + len(value)] or line[start + len(value) : start + len(value) + 3] == "://":
+        return True
+    return bool(_ID_KEY_BEFORE.search(line[:start]))
+
+
+def _made_of_words(value: str) -> bool:
+    """CamelCase or snake_case words (`BetaManagedAgentsThreadLimitWorkflowRunError`): long, not random.
+    Random strings break into one- and two-letter pieces (`AARS6ilI8ihN5KXS`), names do not."""
+    parts = _IDENTIFIER_PART.findall(value)
+    if sum(map(len, parts)) != len(value):
+        return False
+    letters = [part for part in parts if part[0].isalpha()]
+    return bool(letters) and all(len(part) >= 3 for part in letters)
 
 
 def _named_like_a_secret(value: str, line: str) -> bool:

@@ -453,6 +453,8 @@ class HybridRouter:
         """The prompt as it may be sent to `provider`: untouched if local, redacted otherwise."""
         if provider.is_local:
             return prompt
+        if self.mode == "strict":
+            trail.note(provider, "refused")
         self._refuse_if_not_local_in_strict(provider)
         redacted = redact_prompt(prompt, for_chat=provider.chat)
         for kind, count in redacted.counts_by_kind.items():

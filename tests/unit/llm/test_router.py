@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -455,6 +459,50 @@ def test_rules_are_configurable() -> None:
 
     assert rules.classify(EASY, RoutingHints(tags=("generate tests",))) == "complex: task tag 'generate-tests'"
     assert rules.classify(EASY, RoutingHints(tags=("architecture",))) is None
+
+
+def test_embeddings_are_computed_by_the_local_model(local_model: LlamaCppProvider) -> None:
+    router = HybridRouter(local_model, None, "balanced", 0.5)
+
+    vectors = router.embed(["def add(a, b):\n    return a + b", "class Cart:\n    pass"])
+
+    assert len(vectors) == 2
+    assert len(vectors[0]) == len(vectors[1]) > 0
+
+
+def test_strict_mode_refuses_a_team_server_that_is_not_on_this_machine(tmp_path: Path) -> None:
+    """In a child with the network guard on: were the refusal missing, the guard would stop the packet."""
+    script = textwrap.dedent(
+        f"""
+        import json, pathlib, sys
+        from aqe.llm.openai_compatible import OpenAICompatibleProvider
+        from aqe.llm.router import HybridRouter
+        from aqe.llm.types import CompletionOptions, PrivacyViolation, Prompt
+        from aqe.privacy.audit import AuditLog, read_audit
+        from aqe.privacy.guard import GUARD, install_network_guard
+
+        audit = AuditLog(pathlib.Path({str(tmp_path / "audit.jsonl")!r}))
+        install_network_guard(audit, "strict")
+        team_server = OpenAICompatibleProvider("http://10.255.255.1:9/v1", "team-model")
+        router = HybridRouter(team_server, None, "strict", 0.5, audit=audit)
+        try:
+            router.complete(Prompt("x = 1"), CompletionOptions(max_tokens=2))
+            outcome = "answered"
+        except PrivacyViolation as error:
+            outcome = str(error)
+        (decision,) = read_audit(audit.path).entries
+        print(json.dumps({{"outcome": outcome, "blocked": len(GUARD.blocked), "attempts": decision.attempts}}))
+        """
+    )
+    env = {name: value for name, value in os.environ.items() if "proxy" not in name.lower()}
+
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["outcome"].startswith("privacy mode strict: openai-compatible (team-model) is not on this machine")
+    assert result["blocked"] == 0
+    assert result["attempts"] == ["openai-compatible:refused"]
 
 
 def test_the_router_is_a_provider() -> None:

@@ -503,7 +503,7 @@ class HybridRouter:
         outcome: str = "ok",
         error: BaseException | None = None,
     ) -> None:
-        answered_by = self._answering_provider(route, completion)
+        answered_by = self._cloud if route.startswith("cloud") else self.local
         decision = RoutingDecision(
             time=now_iso(),
             request_id=trail.request_id,
@@ -529,11 +529,6 @@ class HybridRouter:
             self.audit.record_decision(decision)
         except OSError as write_error:
             log.warning("could not write the privacy audit log %s: %s", self.audit.path, write_error)
-
-    def _answering_provider(self, route: str, completion: Completion | None) -> Provider | None:
-        if route.startswith("cloud"):
-            return self._cloud
-        return self.local
 
 
 def _bytes_of(prompt: Prompt, chat: bool) -> int:

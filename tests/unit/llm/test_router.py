@@ -239,18 +239,20 @@ def test_when_every_route_fails_the_error_is_raised_and_audited(
 def test_a_cancelled_request_is_not_retried_in_the_cloud(
     local_model: LlamaCppProvider, fake: FakeAnthropic, audit: AuditLog, clouds: list[Provider]
 ) -> None:
+    """Cancelled before it starts, so the test does not race the model; mid-generation cancellation
+    is the local provider's own specification."""
     router = HybridRouter(local_model, cloud_for(fake, "balanced", clouds), "balanced", 1.0, audit=audit)
     cancel = CancelToken()
-    chunks = router.stream(Prompt("def fibonacci(n):\n"), CompletionOptions(max_tokens=200), cancel)
-    next(chunks)
+    cancel.cancel("the user moved on")
 
-    cancel.cancel()
     with pytest.raises(RequestCancelled):
-        list(chunks)
+        router.complete(Prompt("def fibonacci(n):\n"), CompletionOptions(max_tokens=200), cancel)
+    with pytest.raises(RequestCancelled):
+        list(router.stream(Prompt("def fibonacci(n):\n"), CompletionOptions(max_tokens=200), cancel))
 
     assert fake.message_requests == []
-    (decision,) = decisions(audit)
-    assert decision.outcome == "cancelled"
+    assert [decision.outcome for decision in decisions(audit)] == ["cancelled", "cancelled"]
+    assert not router.cloud_built
 
 
 # --- redaction on the way out -----------------------------------------------------------------------

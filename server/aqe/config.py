@@ -204,6 +204,7 @@ class Settings:
             "local one is unsure; `off`: no restriction. A workspace may make this stricter, never looser.",
             _PRIVACY,
             scope=Scope.USER,
+            implemented=True,
         ),
     )
     model_path: str | None = field(
@@ -213,26 +214,44 @@ class Settings:
             _LOCAL_MODEL,
             scope=Scope.USER,
             min_length=1,
+            implemented=True,
         ),
     )
     model_threads: int = field(
         default=0,
         metadata=_meta(
-            "CPU threads for local inference; 0 chooses automatically.", _LOCAL_MODEL, minimum=0, maximum=512
+            "CPU threads for local inference; 0 chooses automatically.",
+            _LOCAL_MODEL,
+            minimum=0,
+            maximum=512,
+            implemented=True,
         ),
     )
     context_size: int = field(
         default=4096,
-        metadata=_meta("Context window of the local model, in tokens.", _LOCAL_MODEL, minimum=512, maximum=131_072),
+        metadata=_meta(
+            "Context window of the local model, in tokens.",
+            _LOCAL_MODEL,
+            minimum=512,
+            maximum=131_072,
+            implemented=True,
+        ),
     )
     warm_pool_size: int = field(
         default=1,
         metadata=_meta(
-            "Model instances kept loaded and ready; 0 loads on first use.", _LOCAL_MODEL, minimum=0, maximum=8
+            "Model instances kept loaded and ready; 0 loads on first use.",
+            _LOCAL_MODEL,
+            minimum=0,
+            maximum=8,
+            implemented=True,
         ),
     )
     batch_size: int = field(
-        default=4, metadata=_meta("Most requests sent to the model in one batch.", _LOCAL_MODEL, minimum=1, maximum=64)
+        default=4,
+        metadata=_meta(
+            "Most requests sent to the model in one batch.", _LOCAL_MODEL, minimum=1, maximum=64, implemented=True
+        ),
     )
     batch_interval_ms: int = field(
         default=50,
@@ -241,10 +260,37 @@ class Settings:
             _LOCAL_MODEL,
             minimum=0,
             maximum=5000,
+            implemented=True,
         ),
     )
-    cloud_provider: CloudProvider = field(default="anthropic", metadata=_meta("Cloud model provider.", _CLOUD))
-    cloud_model: str = field(default="claude-sonnet-4-5", metadata=_meta("Cloud model name.", _CLOUD, min_length=1))
+    local_server_url: str | None = field(
+        default=None,
+        metadata=_meta(
+            "A team inference server with an OpenAI-compatible API (llama.cpp server, vLLM, Ollama) to use "
+            "instead of the in-process model; counts as local only on a loopback address.",
+            _LOCAL_MODEL,
+            implemented=True,
+            scope=Scope.USER,
+            min_length=1,
+        ),
+    )
+    local_server_model: str = field(
+        default="", metadata=_meta("Model name to ask the team server for.", _LOCAL_MODEL, implemented=True)
+    )
+    local_server_chat: bool = field(
+        default=True,
+        metadata=_meta(
+            "The team server runs an instruct (chat) model; false for a base model (plain completions).",
+            _LOCAL_MODEL,
+            implemented=True,
+        ),
+    )
+    cloud_provider: CloudProvider = field(
+        default="anthropic", metadata=_meta("Cloud model provider.", _CLOUD, implemented=True)
+    )
+    cloud_model: str = field(
+        default="claude-sonnet-4-5", metadata=_meta("Cloud model name.", _CLOUD, min_length=1, implemented=True)
+    )
     cloud_base_url: str | None = field(
         default=None,
         metadata=_meta(
@@ -252,6 +298,7 @@ class Settings:
             _CLOUD,
             scope=Scope.USER,
             min_length=1,
+            implemented=True,
         ),
     )
     fallback_threshold: float = field(
@@ -261,6 +308,7 @@ class Settings:
             _CLOUD,
             minimum=0,
             maximum=1,
+            implemented=True,
         ),
     )
     embedding_dim: EmbeddingDim = field(

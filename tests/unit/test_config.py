@@ -737,7 +737,7 @@ def test_schema_defaults_match_the_settings_defaults() -> None:
 def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
     machine = {key for key, entry in settings_schema().items() if entry["scope"] == "machine"}
 
-    assert machine == {"privacyMode", "modelPath", "cloudBaseUrl"}
+    assert machine == {"privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl"}
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}
 
 
@@ -753,12 +753,13 @@ def test_schema_carries_bounds_and_choices() -> None:
     assert schema["rules"]["additionalProperties"]["enum"] == ["error", "warning", "info", "hint", "off"]
 
 
-def test_schema_marks_review_settings_implemented_and_model_settings_reserved() -> None:
+def test_schema_marks_built_features_implemented_and_later_ones_reserved() -> None:
     schema = settings_schema()
 
     assert schema["maxComplexity"]["implemented"] is True
     assert schema["rules"]["implemented"] is True
-    assert schema["modelPath"]["implemented"] is False
+    assert schema["modelPath"]["implemented"] is True
+    assert schema["privacyMode"]["implemented"] is True
     assert schema["hnswM"]["implemented"] is False
 
 

@@ -77,12 +77,12 @@ def build_router(
 
 def build_local_provider(settings: Settings) -> Provider:
     """The team server if one is configured, else llama.cpp with the user's GGUF or the default."""
-    server_url = getattr(settings, "local_server_url", None)
+    server_url = settings.local_server_url
     try:
         if server_url:
             from aqe.llm.openai_compatible import OpenAICompatibleProvider
 
-            return OpenAICompatibleProvider(server_url, getattr(settings, "local_server_model", "") or "")
+            return OpenAICompatibleProvider(server_url, settings.local_server_model, chat=settings.local_server_chat)
         from aqe.llm.local import LlamaCppProvider
 
         return LlamaCppProvider(

@@ -25,6 +25,7 @@ def server_environment(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AQE_")}
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="aqe-e2e-config-")
     env["AQE_DIAGNOSTICS_DEBOUNCE_MS"] = "50"
+    env["AQE_WARM_POOL_SIZE"] = "0"  # load the model only in tests that use it
     env.update(overrides)
     return env
 

@@ -296,6 +296,12 @@ class HybridRouter:
         self._refuse_if_not_local_in_strict(self.local)
         return self.local.embed(texts)
 
+    def start(self, progress: Callable[[int], None] | None = None) -> None:
+        """Load the local model now, so the warm pool's first request does not pay for the load."""
+        start = getattr(self.local, "start", None)
+        if start is not None:
+            start(progress=progress)
+
     def close(self) -> None:
         with self._cloud_lock:
             cloud, self._cloud = self._cloud, None

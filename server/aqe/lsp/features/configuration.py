@@ -35,6 +35,10 @@ async def refresh_configuration(ls: AqeLanguageServer, pushed: Any) -> None:
         return  # nothing new from the client at start-up: initializationOptions already applied
     ls.load_settings(settings)
     DiagnosticsFeature.of(ls).settings_changed()
+    if getattr(ls, "models", None) is not None:
+        from aqe.lsp.features.models import start_models
+
+        ls.run_task(start_models(ls), "model restart")
 
 
 def register(server: AqeLanguageServer) -> None:

@@ -48,5 +48,7 @@ def register(server: AqeLanguageServer) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(ls: AqeLanguageServer, params: types.InitializedParams) -> None:
         from aqe.lsp.features.configuration import refresh_configuration
+        from aqe.lsp.features.models import start_models
 
         await refresh_configuration(ls, None)
+        ls.run_task(start_models(ls), "model warm-up")

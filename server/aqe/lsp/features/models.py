@@ -1,0 +1,108 @@
+"""The local model in the editor: warm-up with progress, a status notification, `aqe.ask`.
+
+The model service starts in the background after `initialized` (unless `warmPoolSize` is 0, which
+loads on first use); no request handler ever waits for a load. `aqe/status` tells clients what the
+model is doing, for a status bar item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from aqe.llm.service import ModelService
+from aqe.llm.types import CancelToken, CompletionOptions, Priority, Prompt, ProviderError
+from aqe.lsp.progress import Progress
+from aqe.lsp.server import AqeLanguageServer
+
+log = logging.getLogger(__name__)
+
+STATUS_NOTIFICATION = "aqe/status"
+ASK_COMMAND = "aqe.ask"
+STATUS_COMMAND = "aqe.modelStatus"
+
+
+def status_of(ls: AqeLanguageServer) -> dict[str, Any]:
+    service: ModelService | None = getattr(ls, "models", None)
+    return {
+        "model": service.status.value if service else "stopped",
+        "error": service.error if service else None,
+        "privacyMode": ls.settings.privacy_mode,
+        "queued": service.queue.queued if service else 0,
+    }
+
+
+def _send_status(ls: AqeLanguageServer) -> None:
+    ls.send_soon(lambda: ls.protocol.notify(STATUS_NOTIFICATION, status_of(ls)))
+
+
+async def start_models(ls: AqeLanguageServer) -> None:
+    """(Re)build the model service for the current settings and warm it up in the background."""
+    old: ModelService | None = getattr(ls, "models", None)
+    if old is not None and not old.needs_restart(ls.settings):
+        return
+    root = ls.workspace_roots[0] if ls.workspace_roots else None
+    service = ModelService(ls.settings, root)
+    service.on_status = lambda _: _send_status(ls)
+    ls.models = service  # type: ignore[attr-defined]
+    if old is not None:
+        await old.close()
+    _send_status(ls)
+    if ls.settings.warm_pool_size == 0:
+        return
+    progress = Progress(ls, "aqe: loading the local model")
+    await progress.begin()
+    await service.start(lambda message, percent: progress.report(message, percent))
+    progress.end(f"model {service.status.value}" + (f": {service.error}" if service.error else ""))
+    if service.error:
+        ls.notify_user(f"aqe: the local model did not load: {service.error}", types.MessageType.Error)
+
+
+async def stop_models(ls: AqeLanguageServer) -> None:
+    service: ModelService | None = getattr(ls, "models", None)
+    if service is not None:
+        await service.close()
+
+
+def register(server: AqeLanguageServer) -> None:
+    server.models = None  # type: ignore[attr-defined]
+
+    @server.command(STATUS_COMMAND)
+    def model_status(ls: AqeLanguageServer, *args: Any) -> dict[str, Any]:
+        return status_of(ls)
+
+    @server.command(ASK_COMMAND)
+    async def ask(ls: AqeLanguageServer, prompt: str = "", options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A direct question to the model, for a quick check from the editor (`aqe ask` in the CLI)."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("aqe.ask needs a non-empty prompt string as its first argument")
+        if ls.models is None:  # type: ignore[attr-defined]
+            await start_models(ls)
+        service: ModelService = ls.models  # type: ignore[attr-defined]
+        options = options or {}
+        max_tokens = int(options.get("maxTokens", 128))
+        cancel = CancelToken()
+        try:
+            completion = await service.complete(
+                Prompt(prompt), CompletionOptions(max_tokens=max_tokens), Priority.INTERACTIVE, cancel
+            )
+        except asyncio.CancelledError:
+            cancel.cancel("the client cancelled the request")
+            raise
+        except ProviderError as error:
+            raise ValueError(f"the model could not answer: {error}") from error
+        return {
+            "text": completion.text,
+            "confidence": completion.confidence,
+            "model": completion.model,
+            "route": completion.route,
+            "latencyMs": round(completion.latency_s * 1000),
+            "finishReason": completion.finish_reason.value,
+        }
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: AqeLanguageServer, *args: Any) -> None:
+        await stop_models(ls)

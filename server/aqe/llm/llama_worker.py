@@ -37,9 +37,9 @@ from typing import Any, TextIO
 EXIT_LOAD_FAILED = 3
 HEARTBEAT_S = 0.5
 PREFILL_CHUNK = 256
+"""Prompt tokens evaluated per decode: bounds how long cancellation and the watchdog wait."""
 EMBEDDING_TOKENS = 512
 """Longer texts are cut to their first 512 tokens before embedding (as most embedding models do)."""
-"""Prompt tokens evaluated per decode: bounds how long cancellation and the watchdog wait."""
 GGUF_MAGIC = b"GGUF"
 _MAX_TRACKED_CANCELS = 1000
 _FINAL_EVENTS = frozenset({"done", "cancelled", "error", "embeddings", "info"})
@@ -191,6 +191,7 @@ class Engine:
         self._pieces: dict[int, bytes] = {}
         self._token_data = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
         self._embedding_context: Any = None
+        self._embedding_limit = 0
         self.chat_template = self.metadata.get("tokenizer.chat_template")
         self._chat_formatter: Any = None
         self.load_seconds = time.perf_counter() - started
@@ -573,7 +574,7 @@ class Engine:
             params = llama_cpp.llama_context_default_params()
             params.n_ctx = min(self.n_ctx, EMBEDDING_TOKENS)
             params.n_batch = params.n_ctx
-            params.n_ubatch = params.n_ctx
+            params.n_ubatch = params.n_ctx  # mean pooling needs the whole text in one micro-batch
             params.n_seq_max = 1
             params.n_threads = self.config.threads
             params.n_threads_batch = self.config.threads
@@ -582,8 +583,9 @@ class Engine:
             params.no_perf = True
             self._embedding_context = _internals.LlamaContext(model=self.model, params=params, verbose=True)
             self._embedding_batch = llama_cpp.llama_batch_init(params.n_ctx, 0, 1)
+            self._embedding_limit = params.n_ctx  # llama.cpp may round its context up; the batch holds this many
         context = self._embedding_context
-        limit = context.n_ctx()
+        limit = self._embedding_limit
         n_embd = self.model.n_embd()
         memory = llama_cpp.llama_get_memory(context.ctx)
         vectors: list[list[float]] = []

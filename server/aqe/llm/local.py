@@ -659,10 +659,11 @@ class LlamaCppProvider:
         deadline: float | None,
     ) -> dict[str, Any]:
         while True:
+            self._check_waiting(worker, cancel, deadline)  # before every event: a stream never goes quiet
             try:
                 return events.get(timeout=_POLL_S)
             except queue.Empty:
-                self._check_waiting(worker, cancel, deadline)
+                continue
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """L2-normalised, mean-pooled embeddings from the same model (a second context in the worker,

@@ -37,6 +37,7 @@ from aqe.llm.types import (
 
 CONTEXT = 1024
 LIVENESS_S = 60.0
+# One thread: on a shared machine, two OpenMP threads on two cores stall whenever another process runs.
 TEST_FILE = Prompt(
     "import unittest\n\n\nclass TestMath(unittest.TestCase):\n"
     "    def test_add(self):\n        self.assertEqual(1 + 1, 2)\n\n    def test_"
@@ -55,7 +56,7 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="module")
 def provider(model_path: Path) -> Iterator[LlamaCppProvider]:
-    instance = LlamaCppProvider(context_size=CONTEXT)
+    instance = LlamaCppProvider(context_size=CONTEXT, threads=1)
     instance.start()
     yield instance
     instance.close()
@@ -168,6 +169,16 @@ def test_streaming_never_shows_a_stop_sequence(provider: LlamaCppProvider) -> No
     assert streamed == chunks[-1].completion.text
 
 
+def test_sampling_with_a_seed_repeats_and_other_seeds_vary(provider: LlamaCppProvider) -> None:
+    _warm(provider, TEST_FILE)
+
+    def sample(seed: int) -> str:
+        return provider.complete(TEST_FILE, CompletionOptions(max_tokens=24, temperature=1.0, seed=seed)).text
+
+    assert sample(42) == sample(42)
+    assert len({sample(seed) for seed in (1, 2, 3, 4)}) >= 2
+
+
 def test_a_gbnf_grammar_constrains_the_output(provider: LlamaCppProvider) -> None:
     grammar = 'root ::= "assert " ("True" | "False")'
 
@@ -217,9 +228,13 @@ def test_info_says_which_model_where_and_how(provider: LlamaCppProvider, model_p
     assert info.details["path"] == str(model_path)
     assert len(info.details["sha256"]) == 64
     assert int(info.details["size"]) == model_path.stat().st_size
-    assert info.details["threads"] == str(physical_cores())
+    assert info.details["threads"] == "1"
     assert info.details["context_size"] == str(CONTEXT)
     assert "AVX" in info.details["system_info"]
+
+
+def test_threads_default_to_the_physical_cores() -> None:
+    assert LlamaCppProvider().threads == physical_cores() >= 1
 
 
 # --- cancellation, crashes, hangs ------------------------------------------------------------------------
@@ -292,7 +307,7 @@ def test_a_hung_worker_is_killed_by_the_watchdog_and_replaced(provider: LlamaCpp
 
 
 def test_repeated_crashes_back_off_instead_of_spinning(model_path: Path) -> None:
-    crashing = LlamaCppProvider(model_path, context_size=256)
+    crashing = LlamaCppProvider(model_path, context_size=256, threads=1)
     try:
         for _ in range(2):
             crashing.start()
@@ -316,7 +331,7 @@ def test_repeated_crashes_back_off_instead_of_spinning(model_path: Path) -> None
 def test_a_file_that_is_not_gguf_is_reported_and_not_retried(tmp_path: Path) -> None:
     bogus = tmp_path / "model.gguf"
     bogus.write_bytes(b"<html>not a model</html>" * 100)
-    broken = LlamaCppProvider(bogus, context_size=256)
+    broken = LlamaCppProvider(bogus, context_size=256, threads=1)
     try:
         with pytest.raises(ProviderUnavailable, match="is not a valid GGUF model file"):
             broken.complete(COUNTING)
@@ -331,7 +346,7 @@ def test_a_truncated_gguf_is_reported_without_harm(tmp_path: Path, model_path: P
     truncated = tmp_path / "truncated.gguf"
     with model_path.open("rb") as source:
         truncated.write_bytes(source.read(8 * 1024 * 1024))
-    broken = LlamaCppProvider(truncated, context_size=256)
+    broken = LlamaCppProvider(truncated, context_size=256, threads=1)
     try:
         with pytest.raises(ProviderUnavailable, match=str(truncated)):
             broken.complete(COUNTING)
@@ -340,7 +355,7 @@ def test_a_truncated_gguf_is_reported_without_harm(tmp_path: Path, model_path: P
 
 
 def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
-    missing = LlamaCppProvider(tmp_path / "nowhere.gguf", context_size=256)
+    missing = LlamaCppProvider(tmp_path / "nowhere.gguf", context_size=256, threads=1)
     try:
         with pytest.raises(ProviderUnavailable, match="model file not found"):
             missing.start()
@@ -413,8 +428,8 @@ def test_a_gguf_with_a_chat_template_is_prompted_through_it(tmp_path: Path, mode
     assert read_gguf_metadata(instruct, frozenset({"tokenizer.chat_template"})) == {
         "tokenizer.chat_template": GEMMA_TURNS
     }
-    chat_provider = LlamaCppProvider(instruct, context_size=256)
-    plain_provider = LlamaCppProvider(instruct, context_size=256, chat=False)
+    chat_provider = LlamaCppProvider(instruct, context_size=256, threads=1)
+    plain_provider = LlamaCppProvider(instruct, context_size=256, threads=1, chat=False)
     prompt = Prompt("What is 2 + 2?", chat=(ChatMessage("user", "What is 2 + 2?"),))
     try:
         assert chat_provider.chat is True
@@ -458,12 +473,25 @@ def test_similar_texts_embed_closer_than_unrelated_ones(provider: LlamaCppProvid
     assert add @ plus > add @ weather + 0.3
 
 
+def test_a_long_text_is_embedded_from_its_start_even_with_a_small_context(model_path: Path) -> None:
+    small = LlamaCppProvider(model_path, context_size=300, threads=1)
+    long_text = "".join(f"def helper_{i}(value):\n    return value + {i}\n\n" for i in range(300))
+    try:
+        (vector,) = small.embed([long_text])
+        (head,) = small.embed([long_text[:4000]])
+    finally:
+        small.close()
+
+    assert len(vector) == 640
+    assert np.dot(vector, head) == pytest.approx(1.0, abs=1e-4), "both are cut to the same first 300 tokens"
+
+
 # --- processes ----------------------------------------------------------------------------------------
 
 
 def test_close_leaves_no_child_process(model_path: Path) -> None:
     before = _children_of_this_process()
-    closing = LlamaCppProvider(model_path, context_size=256)
+    closing = LlamaCppProvider(model_path, context_size=256, threads=1)
     closing.start()
     pid = closing.worker_pid
     assert pid in _children_of_this_process()
@@ -477,7 +505,7 @@ def test_close_leaves_no_child_process(model_path: Path) -> None:
 
 
 def test_two_slots_decode_two_requests_at_once(model_path: Path) -> None:
-    shared = LlamaCppProvider(model_path, context_size=256, slots=2)
+    shared = LlamaCppProvider(model_path, context_size=256, threads=1, slots=2)
     results: dict[str, object] = {}
     try:
         shared.start()

@@ -43,7 +43,7 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="module")
 def shared(model_path: Path) -> Iterator[LlamaCppProvider]:
-    provider = LlamaCppProvider(model_path, context_size=512)
+    provider = LlamaCppProvider(model_path, context_size=512, threads=1)
     provider.start()
     yield provider
     provider.close()
@@ -251,7 +251,7 @@ async def test_the_event_loop_keeps_running_while_the_model_generates(shared: Ll
 
 
 async def test_batch_size_lets_one_provider_run_several_requests_at_once(model_path: Path) -> None:
-    provider = LlamaCppProvider(model_path, context_size=512, slots=2)
+    provider = LlamaCppProvider(model_path, context_size=512, threads=1, slots=2)
     queue = ModelQueue(lambda: provider, warm_pool_size=1, batch_size=2, batch_interval_ms=0)
     try:
         await queue.start()
@@ -266,7 +266,7 @@ async def test_batch_size_lets_one_provider_run_several_requests_at_once(model_p
 
 
 async def test_a_failing_provider_fails_every_waiter_with_its_reason(tmp_path: Path) -> None:
-    provider = LlamaCppProvider(tmp_path / "missing.gguf", context_size=256)
+    provider = LlamaCppProvider(tmp_path / "missing.gguf", context_size=256, threads=1)
     queue = ModelQueue(lambda: provider, warm_pool_size=0, batch_size=1, batch_interval_ms=0)
     try:
         outcomes = await asyncio.gather(*(queue.submit(Prompt("x"), SHORT) for _ in range(3)), return_exceptions=True)
@@ -282,7 +282,9 @@ async def test_a_failing_provider_fails_every_waiter_with_its_reason(tmp_path: P
 
 async def test_the_warm_pool_loads_the_model_before_the_first_request(model_path: Path) -> None:
     reports: list[tuple[str, int | None]] = []
-    queue = ModelQueue(lambda: LlamaCppProvider(model_path, context_size=256), warm_pool_size=1, batch_interval_ms=0)
+    queue = ModelQueue(
+        lambda: LlamaCppProvider(model_path, context_size=256, threads=1), warm_pool_size=1, batch_interval_ms=0
+    )
     try:
         await queue.start(lambda message, percent: reports.append((message, percent)))
         (provider,) = queue.providers
@@ -304,7 +306,9 @@ async def test_the_warm_pool_loads_the_model_before_the_first_request(model_path
 
 async def test_without_a_warm_pool_the_model_loads_on_first_use(model_path: Path) -> None:
     reports: list[tuple[str, int | None]] = []
-    queue = ModelQueue(lambda: LlamaCppProvider(model_path, context_size=256), warm_pool_size=0, batch_interval_ms=0)
+    queue = ModelQueue(
+        lambda: LlamaCppProvider(model_path, context_size=256, threads=1), warm_pool_size=0, batch_interval_ms=0
+    )
     try:
         await queue.start(lambda message, percent: reports.append((message, percent)))
         assert queue.providers == []

@@ -92,7 +92,7 @@ async def test_diagnostics_flow_while_the_model_generates_and_cancel_stops_it(cl
     with pytest.raises(Exception) as raised:
         await asyncio.wait_for(generating, timeout=10)
     assert "cancel" in str(raised.value).lower()
-    for _ in range(100):  # the worker stops between tokens; the model is free again soon after
+    for _ in range(300):  # the worker stops between tokens; generous on a shared, loaded machine
         status = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="aqe.modelStatus"))
         if _field(status, "model") == "ready":
             break

@@ -6,9 +6,11 @@ Identical deterministic requests in flight share one model call. A warm pool loa
 models at start, reporting progress, so the first request does not pay the load.
 
 `batch_size` is how many requests one provider runs at once; the local provider decodes them
-together in one llama.cpp batch (it needs `slots=batch_size`). `batch_interval_ms` is how long a
-BACKGROUND request may wait before it starts, so that duplicates coalesce into it and requests that
-arrive together start in the same batch; INTERACTIVE requests never wait for it.
+together in one llama.cpp batch (it needs `slots=batch_size`). Batching raises throughput but every
+request in the batch shares each step's time, so no BACKGROUND request joins a provider while an
+INTERACTIVE one runs there. `batch_interval_ms` is how long a BACKGROUND request may wait before it
+starts, so that duplicates coalesce into it and requests that arrive together start in the same
+batch; INTERACTIVE requests never wait for it. docs/benchmarks.md has the measurements.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class _PoolMember:
     provider: Provider
     capacity: int
     running: int = 0
+    interactive_running: int = 0
 
 
 def coalescing_key(prompt: Prompt, options: CompletionOptions) -> tuple[Any, ...] | None:
@@ -317,17 +320,21 @@ class ModelQueue:
                     if loop.time() < ready_at:
                         loop.call_at(ready_at, self._wake_dispatcher)
                         break
-                member = self._free_member()
+                member = self._free_member(job.priority)
                 if member is None:
                     break
                 heapq.heappop(self._heap)
                 job.state = "running"
                 member.running += 1
+                if job.priority == Priority.INTERACTIVE:
+                    member.interactive_running += 1
                 task = loop.create_task(self._run(job, member))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
 
-    def _free_member(self) -> _PoolMember | None:
+    def _free_member(self, priority: Priority) -> _PoolMember | None:
+        """The least busy provider with a free slot. Background work does not join a provider while a
+        request someone waits for runs there: requests decoded together share each step's time."""
         if not self._pool:
             try:
                 self._pool.append(self._member(self._factory()))
@@ -335,7 +342,12 @@ class ModelQueue:
                 log.warning("the model provider could not be created: %s", error)
                 self._fail_queued(ProviderUnavailable(f"the model provider could not be created: {error}"))
                 return None
-        free = [member for member in self._pool if member.running < member.capacity]
+        free = [
+            member
+            for member in self._pool
+            if member.running < member.capacity
+            and (priority == Priority.INTERACTIVE or member.interactive_running == 0)
+        ]
         return min(free, key=lambda member: member.running / member.capacity) if free else None
 
     def _fail_queued(self, error: ProviderError) -> None:
@@ -368,6 +380,8 @@ class ModelQueue:
         finally:
             self._active.discard(job)
             member.running -= 1
+            if job.priority == Priority.INTERACTIVE:
+                member.interactive_running -= 1
             job.state = "done"
             if job.key is not None and self._jobs.get(job.key) is job:
                 del self._jobs[job.key]

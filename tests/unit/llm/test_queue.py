@@ -265,6 +265,30 @@ async def test_batch_size_lets_one_provider_run_several_requests_at_once(model_p
     assert [answer.completion_tokens >= 1 for answer in answers] == [True, True, True]
 
 
+async def test_background_work_does_not_join_a_batch_someone_is_waiting_for(model_path: Path) -> None:
+    provider = LlamaCppProvider(model_path, context_size=512, threads=1, slots=2)
+    queue = ModelQueue(lambda: provider, warm_pool_size=1, batch_size=2, batch_interval_ms=0)
+    finished: list[str] = []
+
+    async def ask(name: str, prompt: Prompt, options: CompletionOptions, priority: Priority) -> None:
+        await queue.submit(prompt, options, priority)
+        finished.append(name)
+
+    try:
+        await queue.start()
+        requests = [asyncio.create_task(ask("code action", BLOCKER, LONG, Priority.INTERACTIVE))]
+        await _until(lambda: queue.running == 1)
+        requests.append(asyncio.create_task(ask("review", _numbered(3), SHORT, Priority.BACKGROUND)))
+        requests.append(asyncio.create_task(ask("hover", _numbered(4), SHORT, Priority.INTERACTIVE)))
+        await _until(lambda: queue.running == 2)
+        assert queue.queued == 1, "the review waits although a slot was free when it arrived"
+        await asyncio.gather(*requests)
+    finally:
+        await queue.close()
+
+    assert finished[-1] == "review"
+
+
 async def test_a_failing_provider_fails_every_waiter_with_its_reason(tmp_path: Path) -> None:
     provider = LlamaCppProvider(tmp_path / "missing.gguf", context_size=256, threads=1)
     queue = ModelQueue(lambda: provider, warm_pool_size=0, batch_size=1, batch_interval_ms=0)

@@ -272,7 +272,10 @@ class ModelQueue:
             self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_loop())
 
     def _member(self, provider: Provider) -> _PoolMember:
-        capacity = min(self.batch_size, int(getattr(provider, "max_concurrency", self.batch_size)))
+        """A provider runs as many requests at once as it declares (`max_concurrency`, the local
+        provider's slots), up to `batch_size`; one if it declares nothing. Requests sent beyond that
+        would wait inside the provider, where priorities no longer hold."""
+        capacity = min(self.batch_size, int(getattr(provider, "max_concurrency", 1)))
         return _PoolMember(provider, max(1, capacity))
 
     def _wake_dispatcher(self) -> None:

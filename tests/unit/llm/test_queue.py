@@ -289,6 +289,43 @@ async def test_background_work_does_not_join_a_batch_someone_is_waiting_for(mode
     assert finished[-1] == "review"
 
 
+class _Undeclared:
+    """A provider that does not say how many requests it can run at once (a router, say)."""
+
+    def __init__(self, inner: LlamaCppProvider) -> None:
+        self.inner = inner
+        self.name, self.model, self.is_local, self.chat = inner.name, inner.model, True, False
+
+    def complete(self, prompt: Prompt, options: CompletionOptions, cancel: CancelToken | None = None) -> Completion:
+        return self.inner.complete(prompt, options, cancel)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_provider_that_declares_no_concurrency_gets_one_request_at_a_time(
+    shared: LlamaCppProvider,
+) -> None:
+    queue = ModelQueue(lambda: _Undeclared(shared), warm_pool_size=1, batch_size=4, batch_interval_ms=0)
+    most_running = 0
+
+    async def watch() -> None:
+        nonlocal most_running
+        while True:
+            most_running = max(most_running, queue.running)
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.gather(*(queue.submit(_numbered(i), SHORT) for i in range(3)))
+    finally:
+        watcher.cancel()
+        await queue.close()
+
+    assert most_running == 1
+    assert queue.stats.model_calls == 3
+
+
 async def test_a_failing_provider_fails_every_waiter_with_its_reason(tmp_path: Path) -> None:
     provider = LlamaCppProvider(tmp_path / "missing.gguf", context_size=256, threads=1)
     queue = ModelQueue(lambda: provider, warm_pool_size=0, batch_size=1, batch_interval_ms=0)

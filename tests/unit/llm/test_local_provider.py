@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -502,6 +504,45 @@ def test_close_leaves_no_child_process(model_path: Path) -> None:
     assert not Path(f"/proc/{pid}").exists()
     with pytest.raises(ProviderUnavailable, match="closed"):
         closing.complete(COUNTING)
+
+
+def test_a_worker_whose_server_is_killed_exits_too(model_path: Path) -> None:
+    """A language server killed with SIGKILL cannot clean up; its worker must notice and leave."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from aqe.llm.local import LlamaCppProvider\n"
+            "provider = LlamaCppProvider(sys.argv[1], context_size=256, threads=1)\n"
+            "provider.start()\n"
+            "print(provider.worker_pid, flush=True)\n"
+            "time.sleep(600)\n",
+            str(model_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        assert _is_running(worker)
+
+        server.kill()
+        server.wait(LIVENESS_S)
+
+        _wait_until(lambda: not _is_running(worker))
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_two_slots_decode_two_requests_at_once(model_path: Path) -> None:

@@ -222,11 +222,6 @@ class _Worker:
         with self._lock:
             self._pending.pop(request_id, None)
 
-    @property
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._pending)
-
     def send(self, message: dict[str, Any]) -> None:
         """Write one request; a worker that died meanwhile is reported through its events, not here."""
         stdin = self.process.stdin
@@ -244,8 +239,9 @@ class _Worker:
         if self.kill_reason is None:
             self.kill_reason = reason
             self.hung = hung
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
+        if self.process.poll() is None:  # once reaped, its process group id may belong to someone else
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
 
     def shutdown(self, grace_s: float = _SHUTDOWN_GRACE_S) -> None:
         self.kill_reason = self.kill_reason or "the provider was closed"
@@ -258,9 +254,6 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.kill(self.kill_reason)
             self.process.wait()
-        # The session may hold more than the worker (nothing should, but leave nothing running).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
         self._stdout_thread.join(timeout=grace_s)
 
     def _read_stderr(self, stream: IO[str]) -> None:
@@ -280,8 +273,8 @@ class _Worker:
                 self._dispatch(event)
         returncode = self.process.wait()
         self._stderr_thread.join(timeout=1.0)
-        self.death = self._death_message(returncode)
         with self._lock:
+            self.death = self._death_message(returncode, during_request=bool(self._pending))
             self.dead.set()
             pending = list(self._pending.values())
         for events in pending:
@@ -303,12 +296,15 @@ class _Worker:
             if events is not None:
                 events.put(event)
 
-    def _death_message(self, returncode: int) -> str:
+    def _death_message(self, returncode: int, during_request: bool) -> str:
         if self.fatal is not None:
             return self.fatal[1]
         if self.kill_reason is not None:
             return self.kill_reason
-        phase = "during a request" if self.info is not None else f"while loading {self.model_path}"
+        if self.info is None:
+            phase = f"while loading {self.model_path}"
+        else:
+            phase = "during a request" if during_request else "while idle"
         message = f"the local model worker (pid {self.pid}) {_describe_exit(returncode)} {phase}"
         if returncode == EXIT_LOAD_FAILED or returncode > 0:
             last = next((line for line in reversed(self.stderr_tail) if line.strip()), "")
@@ -331,7 +327,6 @@ class _ModelLocation:
     path: Path
     sha256: str | None
     size: int
-    is_default: bool
 
 
 class LlamaCppProvider:
@@ -412,14 +407,15 @@ class LlamaCppProvider:
             "slots": str(self.slots),
             "chat": str(self.chat).lower(),
         }
-        location = self._location
-        if location is not None:
+        try:
+            location = self._resolve_model()
+        except ProviderUnavailable as error:
+            details["error"] = str(error)
+        else:
             details["path"] = str(location.path)
             details["size"] = str(location.size)
             if location.sha256:
                 details["sha256"] = location.sha256
-        elif self._configured_path is not None:
-            details["path"] = str(self._configured_path)
         worker = self._worker
         if worker is not None and worker.ready and worker.info:
             for key in ("system_info", "llama_cpp_python", "load_seconds", "warm_up_seconds", "pid", "model_name"):
@@ -443,22 +439,21 @@ class LlamaCppProvider:
             worker.shutdown()
 
     def _resolve_model(self) -> _ModelLocation:
+        """The model file: the user's as it is now, or the default, assembled and verified once."""
+        if self._configured_path is not None:
+            try:
+                size = self._configured_path.stat().st_size
+            except OSError:
+                size = 0
+            return _ModelLocation(self._configured_path, None, size)
         if self._location is None:
-            if self._configured_path is None:
-                from aqe.llm.default_model import ModelUnavailableError, default_model
+            from aqe.llm.default_model import ModelUnavailableError, default_model
 
-                try:
-                    model = default_model(self._cache_dir)
-                except ModelUnavailableError as error:
-                    raise ProviderUnavailable(str(error)) from error
-                self._location = _ModelLocation(model.path, model.sha256, model.size, True)
-            else:
-                path = self._configured_path
-                try:
-                    size = path.stat().st_size
-                except OSError:
-                    size = 0
-                self._location = _ModelLocation(path, None, size, False)
+            try:
+                model = default_model(self._cache_dir)
+            except ModelUnavailableError as error:
+                raise ProviderUnavailable(str(error)) from error
+            self._location = _ModelLocation(model.path, model.sha256, model.size)
         return self._location
 
     def _spawn(self) -> _Worker:

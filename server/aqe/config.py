@@ -256,7 +256,8 @@ class Settings:
     batch_interval_ms: int = field(
         default=50,
         metadata=_meta(
-            "How long a request waits for others to fill its batch.",
+            "How long a background request may wait so that identical requests coalesce into it; "
+            "interactive requests never wait.",
             _LOCAL_MODEL,
             minimum=0,
             maximum=5000,

@@ -89,6 +89,7 @@ def build_local_provider(settings: Settings) -> Provider:
             model_path=Path(settings.model_path).expanduser() if settings.model_path else None,
             threads=settings.model_threads,
             context_size=settings.context_size,
+            slots=settings.batch_size,
         )
     except (ProviderError, ValueError, OSError, ImportError) as error:
         log.warning("the local model cannot be used: %s", error)

@@ -296,6 +296,11 @@ class HybridRouter:
         self._refuse_if_not_local_in_strict(self.local)
         return self.local.embed(texts)
 
+    @property
+    def max_concurrency(self) -> int:
+        """Requests the local provider decodes together (its batch slots); the queue sends no more."""
+        return int(getattr(self.local, "max_concurrency", 1))
+
     def start(self, progress: Callable[[int], None] | None = None) -> None:
         """Load the local model now, so the warm pool's first request does not pay for the load."""
         start = getattr(self.local, "start", None)

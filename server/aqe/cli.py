@@ -213,13 +213,28 @@ def _model_info(args: argparse.Namespace) -> int:
         info["buildFlags"] = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
     except ImportError:
         info["llamaCppPython"] = None
-    try:
-        model = default_model()
-    except ModelUnavailableError as error:
-        print(f"aqe: {error}", file=sys.stderr)
-        return EXIT_FINDINGS
-    info.update(model=model.path.name, path=str(model.path), sizeBytes=model.size, sha256=model.sha256)
-    smoke = smoke_decode(model.path)
+    from aqe.config import load_settings
+
+    settings = load_settings(Path.cwd().resolve()).settings
+    info["privacyMode"] = settings.privacy_mode
+    if settings.local_server_url:
+        info["teamServer"] = settings.local_server_url
+    if settings.model_path:
+        path = Path(settings.model_path).expanduser()
+        if not path.is_file():
+            print(f"aqe: modelPath {path} is not a file", file=sys.stderr)
+            return EXIT_FINDINGS
+        info.update(model=path.name, path=str(path), sizeBytes=path.stat().st_size, source="modelPath setting")
+    else:
+        try:
+            model = default_model()
+        except ModelUnavailableError as error:
+            print(f"aqe: {error}", file=sys.stderr)
+            return EXIT_FINDINGS
+        info.update(model=model.path.name, path=str(model.path), sizeBytes=model.size, sha256=model.sha256)
+        info["source"] = "embedded default (verified)"
+        path = model.path
+    smoke = smoke_decode(path)
     info.update(smokeDecode=smoke.detail, loadSeconds=round(smoke.load_seconds, 3))
     if args.format == "json":
         print(json.dumps(info, indent=2))

@@ -63,3 +63,15 @@ def test_model_info_reports_the_build_and_the_model(capsys, monkeypatch, model_c
     assert "AVX2 = 1" in info["buildFlags"]
     assert "AMX" not in info["buildFlags"]  # AMX tile code faults on virtual machines: never built in
     assert info["smokeDecode"] == "ok"
+
+
+def test_model_info_checks_the_configured_model_and_reports_a_broken_one(capsys, monkeypatch, model_cache, tmp_path):
+    broken = tmp_path / "broken.gguf"
+    with default_model(model_cache).path.open("rb") as handle:
+        broken.write_bytes(handle.read(2_000_000))
+    monkeypatch.setenv("AQE_MODEL_PATH", str(broken))
+    monkeypatch.chdir(tmp_path)
+    assert main(["model", "info", "--format", "json"]) == 1
+    info = json.loads(capsys.readouterr().out)
+    assert info["path"] == str(broken)
+    assert info["smokeDecode"] != "ok"

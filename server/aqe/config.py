@@ -250,7 +250,11 @@ class Settings:
     batch_size: int = field(
         default=4,
         metadata=_meta(
-            "Most requests sent to the model in one batch.", _LOCAL_MODEL, minimum=1, maximum=64, implemented=True
+            "Requests one local model worker decodes together in one llama.cpp batch (its slots).",
+            _LOCAL_MODEL,
+            minimum=1,
+            maximum=64,
+            implemented=True,
         ),
     )
     batch_interval_ms: int = field(

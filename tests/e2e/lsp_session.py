@@ -19,11 +19,15 @@ WORKSPACES = Path(__file__).parent.parent / "workspaces"
 SERVER_COMMAND = [sys.executable, "-m", "aqe", "serve"]
 
 
+# An empty user config folder, removed when the test process ends.
+_EMPTY_CONFIG_HOME = tempfile.TemporaryDirectory(prefix="aqe-e2e-config-")
+
+
 def server_environment(**overrides: str) -> dict[str, str]:
     """The test process's environment without the developer's own aqe settings (AQE_* variables and
     the user config file), plus `overrides`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AQE_")}
-    env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="aqe-e2e-config-")
+    env["XDG_CONFIG_HOME"] = _EMPTY_CONFIG_HOME.name
     env["AQE_DIAGNOSTICS_DEBOUNCE_MS"] = "50"
     env["AQE_WARM_POOL_SIZE"] = "0"  # load the model only in tests that use it
     env.update(overrides)

@@ -4,6 +4,7 @@ through the real default model, cancellation, and an event loop that never waits
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import pytest_lsp
@@ -100,3 +101,8 @@ async def test_diagnostics_flow_while_the_model_generates_and_cancel_stops_it(cl
     assert _field(status, "model") == "ready"
     answer = await _ask(client, "def add(a, b):\n    return", 4, "ask-after")
     assert _field(answer, "route") == "local"
+    # The model call itself was stopped (not left to run its 400 tokens), as the audit log records.
+    entries = [json.loads(line) for line in (client.root / ".aqe" / "audit.jsonl").read_text().splitlines()]
+    decisions = [e for e in entries if e["kind"] == "decision"]
+    assert [d["outcome"] for d in decisions[-2:]] == ["cancelled", "ok"]
+    assert decisions[-2]["promptChars"] == len("Once upon a time")

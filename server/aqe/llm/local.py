@@ -16,6 +16,7 @@ import json
 import mmap
 import os
 import queue
+import re
 import signal
 import struct
 import subprocess
@@ -53,6 +54,9 @@ _NATIVE_CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGILL", "SIGBUS", "SIGABRT", "SI
 
 LoadProgress = Callable[[int], None]
 """Called with the load percentage (0-100) while a worker loads its model."""
+
+
+_SECRET_VARIABLE = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
 
 
 def physical_cores() -> int:
@@ -465,7 +469,8 @@ class LlamaCppProvider:
             "slots": self.slots,
         }
         package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
+        # The worker needs no credentials: keep API keys and tokens out of its environment.
+        env = {key: value for key, value in os.environ.items() if not _SECRET_VARIABLE.search(key)}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         command = [sys.executable, "-m", "aqe.llm.llama_worker", json.dumps(config)]
         worker = _Worker(command, env, str(location.path))

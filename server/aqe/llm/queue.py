@@ -202,7 +202,8 @@ class ModelQueue:
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            # Joining the threads can take as long as a provider's close: never on the event loop.
+            await loop.run_in_executor(None, self._executor.shutdown, True)
 
     # --- requests ------------------------------------------------------------------------------------
 
@@ -250,7 +251,8 @@ class ModelQueue:
 
     @property
     def queued(self) -> int:
-        return sum(1 for _, _, job in self._heap if job.state == "queued")
+        # A job whose priority was raised sits in the heap twice: count jobs, not entries.
+        return len({id(job) for _, _, job in self._heap if job.state == "queued"})
 
     @property
     def running(self) -> int:

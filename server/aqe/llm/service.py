@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 MODEL_SETTINGS = (
     "privacy_mode", "model_path", "model_threads", "context_size", "cloud_provider", "cloud_model",
     "cloud_base_url", "fallback_threshold", "warm_pool_size", "batch_size", "batch_interval_ms", "index_dir",
+    "local_server_url", "local_server_model", "local_server_chat",
 )  # fmt: skip
 
 
@@ -42,6 +43,7 @@ ProgressCallback = Callable[[str, "int | None"], None]
 class ModelService:
     def __init__(self, settings: Settings, workspace_root: Path | None, *, env: Mapping[str, str] | None = None):
         self.settings = settings
+        self.workspace_root = workspace_root
         self.audit = AuditLog(audit_log_path(settings, workspace_root))
         self.queue = ModelQueue(
             lambda: build_router(settings, workspace_root, self.audit, env=env),
@@ -62,8 +64,18 @@ class ModelService:
             return ModelStatus.BUSY
         return self._state
 
-    def needs_restart(self, settings: Settings) -> bool:
+    def needs_restart(self, settings: Settings, workspace_root: Path | None) -> bool:
+        if workspace_root != self.workspace_root:
+            return True  # the audit log lives in the workspace
         return any(getattr(settings, key) != getattr(self.settings, key) for key in MODEL_SETTINGS)
+
+    def tighten_to(self, mode: str) -> None:
+        """Apply a stricter privacy mode to the routers already running, before this service closes:
+        a request still finishing must not reach the cloud once the user chose strict."""
+        for provider in self.queue.providers:
+            set_mode = getattr(provider, "set_mode", None)
+            if set_mode is not None:
+                set_mode(mode)
 
     async def start(self, progress: ProgressCallback | None = None) -> None:
         """Load the warm pool; a failure is kept as the status (requests retry the load)."""
@@ -89,9 +101,12 @@ class ModelService:
         if self._idle_watch is None or self._idle_watch.done():
             self._idle_watch = asyncio.ensure_future(self._watch_activity())
         try:
-            return await self.queue.submit(prompt, options or CompletionOptions(), priority, cancel)
+            completion = await self.queue.submit(prompt, options or CompletionOptions(), priority, cancel)
         finally:
             self._outstanding -= 1
+        if self._state is ModelStatus.ERROR:
+            self._set(ModelStatus.READY)  # the load that failed at start has since succeeded
+        return completion
 
     async def _watch_activity(self, poll_s: float = 0.05) -> None:
         """Report busy/ready as the queue changes, until no request is outstanding and the workers

@@ -51,6 +51,34 @@ class AqeServerProtocol(AqeProtocol):
             params.capabilities.general.position_encodings = [types.PositionEncodingKind.Utf16]
         return (yield from super().lsp_initialize(params))
 
+    # pygls runs `workspace/executeCommand` as a generator that starts the command's coroutine under a
+    # fresh id, so `$/cancelRequest` cancels only the outer future and a running command (a model call)
+    # goes on. These three link the two, so cancelling the request cancels the command.
+
+    def _run_generator(self, future: Any, *, gen: Any, result_future: Any) -> None:
+        previous, self._outer_request = getattr(self, "_outer_request", None), result_future
+        try:
+            super()._run_generator(future, gen=gen, result_future=result_future)
+        finally:
+            self._outer_request = previous
+
+    def _execute_handler(self, msg_id: Any, handler: Any, *args: Any, **kwargs: Any) -> None:
+        outer = getattr(self, "_outer_request", None)
+        if outer is not None:
+            inner = getattr(self, "_inner_requests", None)
+            if inner is None:
+                inner = self._inner_requests = {}
+            inner[id(outer)] = msg_id
+            outer.add_done_callback(lambda done: self._cancel_inner(done))
+        super()._execute_handler(msg_id, handler, *args, **kwargs)
+
+    def _cancel_inner(self, outer: Any) -> None:
+        inner_id = getattr(self, "_inner_requests", {}).pop(id(outer), None)
+        if inner_id is not None and outer.cancelled():
+            inner = self._request_futures.pop(inner_id, None)
+            if inner is not None:
+                inner.cancel()
+
     # The engine keeps its own, incrementally parsed copy of every open document. pygls would keep a
     # second copy, apply every edit to it too, and fail on edits to a document it never saw opened
     # (one dropped as too large). These overrides hand the notifications straight to aqe's handlers.
@@ -183,12 +211,25 @@ class AqeLanguageServer(LanguageServer):
 
 
 def _merge_client_settings(options: Mapping[str, Any], client_settings: Mapping[str, Any]) -> dict[str, Any]:
-    """workspace/configuration answers replace the client part of initializationOptions, keeping
-    the top-level flags (trust) that only initializationOptions carries."""
-    merged = dict(client_settings)
-    if "trusted" in options and "trusted" not in merged:
-        merged["trusted"] = options["trusted"]
+    """workspace/configuration answers replace the client part of initializationOptions.
+
+    Trust comes only from initializationOptions, which the editor itself sends at start-up: a
+    configuration answer can come from the repository's own settings files, so any `trusted` in it
+    is dropped, and the editor's flag is set on top.
+    """
+    merged = {key: value for key, value in client_settings.items() if key != "trusted"}
+    if isinstance(merged.get("aqe"), Mapping):
+        merged["aqe"] = {key: value for key, value in merged["aqe"].items() if key != "trusted"}
+    merged["trusted"] = editor_trust(options)
     return merged
+
+
+def editor_trust(options: Mapping[str, Any]) -> bool:
+    """The workspace trust flag of initializationOptions, top level or under `aqe`; anything but an
+    explicit true from both places that carry it means untrusted."""
+    nested = options.get("aqe") if isinstance(options.get("aqe"), Mapping) else {}
+    values = [where["trusted"] for where in (options, nested) if "trusted" in where]
+    return all(value is True for value in values)
 
 
 def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:

@@ -71,7 +71,8 @@ def _wants(only: list[str] | None, kind: str) -> bool:
 
 
 def _is_fix_all(kind: str) -> bool:
-    return FIX_ALL_KIND.startswith(kind) and kind.startswith(types.CodeActionKind.Source.value)
+    """`source`, `source.fixAll` or `source.fixAll.aqe` ask for it; kinds are dot-separated."""
+    return kind == FIX_ALL_KIND or (FIX_ALL_KIND.startswith(f"{kind}.") and kind.startswith("source"))
 
 
 def _findings_in_context(findings: tuple[Finding, ...], params: types.CodeActionParams) -> list[Finding]:
@@ -118,4 +119,4 @@ def _workspace_edit(
                 )
             ]
         )
-    return types.WorkspaceEdit(changes={uri: [to_text_edit(e) for e in edits]})
+    return types.WorkspaceEdit(changes={uri: [to_text_edit(e) for e in edits]})  # clients without versioned edits

@@ -64,7 +64,7 @@ class DiagnosticsFeature:
         """Analyse the open document in a worker thread and remember the result."""
         loop = asyncio.get_running_loop()
         analysis = await loop.run_in_executor(self.server.thread_pool, self.server.engine.analyze_open_document, uri)
-        if analysis is not None:
+        if analysis is not None and self.server.engine.get_document(uri) is not None:  # not closed meanwhile
             self._latest[uri] = analysis
         return analysis
 

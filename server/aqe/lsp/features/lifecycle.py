@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -38,12 +40,20 @@ def register(server: AqeLanguageServer) -> None:
     def did_change_workspace_folders(
         ls: AqeLanguageServer, params: types.DidChangeWorkspaceFoldersParams
     ) -> None:
-        removed = {folder.uri for folder in params.event.removed}
-        kept = [root for root in ls.workspace_roots if root.as_uri() not in removed]
-        added = [path_from_uri(folder.uri) for folder in params.event.added]
-        ls.workspace_roots = tuple(dict.fromkeys([*kept, *(p.resolve() for p in added if p is not None)]))
+        def real(uri: str) -> Path | None:
+            path = path_from_uri(uri)
+            return Path(os.path.realpath(path)) if path is not None else None
+
+        removed = {real(folder.uri) for folder in params.event.removed}
+        kept = [root for root in ls.workspace_roots if root not in removed]
+        added = [real(folder.uri) for folder in params.event.added]
+        ls.workspace_roots = tuple(dict.fromkeys([*kept, *(p for p in added if p is not None)]))
         ls.load_settings(None)
         DiagnosticsFeature.of(ls).settings_changed()
+        if getattr(ls, "models", None) is not None:
+            from aqe.lsp.features.models import start_models
+
+            ls.run_task(start_models(ls), "model restart")
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: AqeLanguageServer, params: types.InitializedParams) -> None:

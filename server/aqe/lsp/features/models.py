@@ -17,6 +17,7 @@ from aqe.llm.service import ModelService
 from aqe.llm.types import CancelToken, CompletionOptions, Priority, Prompt, ProviderError
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
+from aqe.privacy.guard import set_guard_mode
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +40,35 @@ def _send_status(ls: AqeLanguageServer) -> None:
     ls.send_soon(lambda: ls.protocol.notify(STATUS_NOTIFICATION, status_of(ls)))
 
 
+_restart_lock = asyncio.Lock()
+
+
 async def start_models(ls: AqeLanguageServer) -> None:
-    """(Re)build the model service for the current settings and warm it up in the background."""
-    old: ModelService | None = getattr(ls, "models", None)
-    if old is not None and not old.needs_restart(ls.settings):
-        return
-    root = ls.workspace_roots[0] if ls.workspace_roots else None
-    service = ModelService(ls.settings, root)
-    service.on_status = lambda _: _send_status(ls)
-    ls.models = service  # type: ignore[attr-defined]
-    if old is not None:
-        await old.close()
-    _send_status(ls)
-    if ls.settings.warm_pool_size == 0:
-        return
-    progress = Progress(ls, "aqe: loading the local model")
-    await progress.begin()
-    await service.start(lambda message, percent: progress.report(message, percent))
-    progress.end(f"model {service.status.value}" + (f": {service.error}" if service.error else ""))
-    if service.error:
-        ls.notify_user(f"aqe: the local model did not load: {service.error}", types.MessageType.Error)
+    """(Re)build the model service for the current settings and warm it up in the background.
+
+    Serialised: a settings change during the warm-up waits for it, then replaces it.
+    """
+    async with _restart_lock:
+        old: ModelService | None = getattr(ls, "models", None)
+        root = ls.workspace_roots[0] if ls.workspace_roots else None
+        set_guard_mode(ls.settings.privacy_mode)  # the network guard follows the new mode at once
+        if old is not None and not old.needs_restart(ls.settings, root):
+            return
+        service = ModelService(ls.settings, root)
+        service.on_status = lambda _: _send_status(ls)
+        ls.models = service  # type: ignore[attr-defined]
+        if old is not None:
+            old.tighten_to(ls.settings.privacy_mode)
+            await old.close()
+        _send_status(ls)
+        if ls.settings.warm_pool_size == 0:
+            return
+        progress = Progress(ls, "aqe: loading the local model")
+        await progress.begin()
+        await service.start(lambda message, percent: progress.report(message, percent))
+        progress.end(f"model {service.status.value}" + (f": {service.error}" if service.error else ""))
+        if service.error:
+            ls.notify_user(f"aqe: the local model did not load: {service.error}", types.MessageType.Error)
 
 
 async def stop_models(ls: AqeLanguageServer) -> None:
@@ -79,9 +89,10 @@ def register(server: AqeLanguageServer) -> None:
         """A direct question to the model, for a quick check from the editor (`aqe ask` in the CLI)."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("aqe.ask needs a non-empty prompt string as its first argument")
-        if ls.models is None:  # type: ignore[attr-defined]
-            await start_models(ls)
-        service: ModelService = ls.models  # type: ignore[attr-defined]
+        service: ModelService | None = ls.models  # type: ignore[attr-defined]
+        if service is None:  # before `initialized` built it: the queue loads the model on first use
+            service = ModelService(ls.settings, ls.workspace_roots[0] if ls.workspace_roots else None)
+            ls.models = service  # type: ignore[attr-defined]
         options = options or {}
         max_tokens = int(options.get("maxTokens", 128))
         cancel = CancelToken()

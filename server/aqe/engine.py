@@ -17,7 +17,7 @@ from aqe.findings import Finding, Severity
 from aqe.parsing.document import ContentChange, ParsedDocument, apply_content_changes
 from aqe.parsing.languages import Language, language_for_id, language_for_path
 from aqe.parsing.source import SourceText
-from aqe.review.rules import all_rules
+from aqe.review.rules import all_rules, rule_infos
 from aqe.review.rules.base import Rule, RuleContext, RuleInfo, RuleOptions
 from aqe.review.suppression import is_suppressed
 from aqe.workspace import FileSkipped, SkipReason, Workspace, check_text_limits
@@ -25,6 +25,8 @@ from aqe.workspace import FileSkipped, SkipReason, Workspace, check_text_limits
 log = logging.getLogger(__name__)
 
 OFF = "off"
+
+_RULE_NAMES = {rule.info.id: rule.info.name for rule in all_rules()}
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Engine:
 
     @staticmethod
     def rule_infos() -> tuple[RuleInfo, ...]:
-        return tuple(rule.info for rule in all_rules())
+        return rule_infos()
 
     # --- analysis ----------------------------------------------------------------------------------
 
@@ -135,7 +137,7 @@ class Engine:
                 continue
             for finding in produced:
                 findings.append(finding if finding.severity is severity else _with_severity(finding, severity))
-        kept = [f for f in findings if not is_suppressed(document, f, _rule_name(f.rule_id))]
+        kept = [f for f in findings if not is_suppressed(document, f, _RULE_NAMES.get(f.rule_id))]
         kept.sort(key=Finding.sort_key)
         return tuple(kept)
 
@@ -263,10 +265,3 @@ class Engine:
 
 def _with_severity(finding: Finding, severity: Severity) -> Finding:
     return replace(finding, severity=severity)
-
-
-def _rule_name(rule_id: str) -> str | None:
-    for rule in all_rules():
-        if rule.info.id == rule_id:
-            return rule.info.name
-    return None

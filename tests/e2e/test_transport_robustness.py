@@ -318,6 +318,19 @@ def test_a_running_async_request_can_be_cancelled(minimal: RawLspClient) -> None
     assert error_code(minimal.wait_for_response(msg_id, timeout=5)) == REQUEST_CANCELLED
 
 
+def test_shutdown_with_requests_still_queued_answers_them_cancelled_and_succeeds(minimal: RawLspClient) -> None:
+    # pygls iterated its pending requests while cancelling them: a queued thread request's done
+    # callback removed its entry mid-loop and `shutdown` itself failed.
+    running = minimal.send_request("aqe/block", {"seconds": 1})
+    queued = [minimal.send_request("aqe/block", {"seconds": 1}) for _ in range(3)]
+
+    shutdown = minimal.request("shutdown", timeout=5)
+
+    assert "error" not in shutdown
+    assert [error_code(minimal.wait_for_response(msg_id, timeout=5)) for msg_id in queued] == [REQUEST_CANCELLED] * 3
+    assert minimal.wait_for_response(running, timeout=10)["result"] == "blocked"
+
+
 def test_a_queued_thread_request_can_be_cancelled_while_the_running_one_completes(minimal: RawLspClient) -> None:
     running = minimal.send_request("aqe/block", {"seconds": 1})
     queued = minimal.send_request("aqe/block", {"seconds": 1})

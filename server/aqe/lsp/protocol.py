@@ -25,14 +25,14 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import cattrs
 from lsprotocol import types
 from pygls.exceptions import JsonRpcMethodNotFound
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
-from pygls.protocol.language_server import LanguageServerProtocol
+from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
 
 from aqe.lsp.framing import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -123,6 +123,35 @@ class AqeProtocol(LanguageServerProtocol):
         if method == types.INITIALIZE:
             self._initialize_received = True
         super().handle_message(message)
+
+    # --- pygls faults around pending requests ------------------------------------------------------
+
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        """pygls' shutdown, over a snapshot of the pending requests.
+
+        pygls iterates `_request_futures` while cancelling them, and a cancelled handler's done
+        callback pops its own entry: "dictionary changed size during iteration" failed `shutdown`
+        whenever a request was still running (seen with a pull-diagnostics request in flight).
+        """
+        if (user_handler := self.fm.features.get(types.SHUTDOWN)) is not None:
+            yield user_handler, args, None
+        current_id = self.msg_id
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current_id and not future.done():
+                future.cancel()
+        self._shutdown = True
+        return None
+
+    def _handle_response(self, msg_id: MessageId, result: Any | None = None, error: Any | None = None) -> None:
+        """A late answer to a request of ours that was cancelled meanwhile (e.g. at shutdown) is
+        dropped; pygls raised InvalidStateError on it."""
+        future = self._request_futures.get(msg_id)
+        if future is not None and future.done():
+            self._request_futures.pop(msg_id, None)
+            log.debug("dropped the answer to request %r: it was cancelled", msg_id)
+            return
+        super()._handle_response(msg_id, result, error)
 
     # --- gates -------------------------------------------------------------------------------------
 

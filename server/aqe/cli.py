@@ -62,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=("text", "json"), default="text")
     audit.add_argument("--limit", type=int, default=20, metavar="N", help="show the last N of each (default 20)")
 
+    index = commands.add_parser("index", help="build or update the workspace index (code units and QE knowledge)")
+    index.add_argument("path", nargs="?", type=Path, help="the workspace folder (default: the current folder)")
+    index.add_argument("--rebuild", action="store_true", help="discard the stored index and build it again")
+    index.add_argument("--format", choices=("text", "json"), default="text")
+    index.add_argument("-v", "--verbose", action="count", default=0)
+
+    search = commands.add_parser("search", help="search the workspace index and the QE knowledge base")
+    search.add_argument("query", help="code or words to look for")
+    search.add_argument("-k", type=int, default=10, metavar="N", help="how many results (default 10)")
+    search.add_argument(
+        "--category", metavar="C", help="only this category: code/tests, code/source, aqe/failure-patterns, ..."
+    )
+    search.add_argument("--root", type=Path, help="the workspace folder (default: the current folder)")
+    search.add_argument("--refresh", action="store_true", help="bring the index up to date with the files first")
+    search.add_argument("--format", choices=("text", "json"), default="text")
+    search.add_argument("-v", "--verbose", action="count", default=0)
+
     rules = commands.add_parser("rules", help="list the review rules")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     return parser
@@ -76,6 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _analyze(args)
     if args.command == "rules":
         return _rules(args)
+    if args.command == "index":
+        from aqe.cli_index import index_command
+
+        return index_command(args)
+    if args.command == "search":
+        from aqe.cli_index import search_command
+
+        return search_command(args)
     if args.command == "model" and args.model_command == "info":
         return _model_info(args)
     if args.command == "ask":

@@ -37,6 +37,7 @@ LogLevel = Literal["error", "warning", "info", "debug"]
 PrivacyMode = Literal["strict", "balanced", "off"]
 CloudProvider = Literal["anthropic"]
 EmbeddingDim = Literal[384, 512, 768, 1024]
+EmbedderName = Literal["hashing", "model"]
 
 PRIVACY_MODES_STRICTEST_FIRST: tuple[PrivacyMode, ...] = ("strict", "balanced", "off")
 _TIGHTEN_ONLY = "privacy_mode"
@@ -316,20 +317,61 @@ class Settings:
             implemented=True,
         ),
     )
+    index_enabled: bool = field(
+        default=True,
+        metadata=_meta(
+            "Index the workspace (code units and the QE knowledge base) for retrieval: related tests, "
+            "search, context for test generation and review.",
+            _INDEX,
+            implemented=True,
+        ),
+    )
+    embedder: EmbedderName = field(
+        default="hashing",
+        metadata=_meta(
+            "How code is turned into vectors: `hashing` (code-aware feature hashing: no model, very fast; "
+            "chosen by the retrieval evaluation in docs/benchmarks.md) or `model` (pooled embeddings of a "
+            "local GGUF model, see embeddingModelPath).",
+            _INDEX,
+            implemented=True,
+        ),
+    )
+    embedding_model_path: str | None = field(
+        default=None,
+        metadata=_meta(
+            "GGUF model for `embedder = model` (an embedding model such as a nomic-embed or bge GGUF); "
+            "null uses the embedded default model's pooled embeddings.",
+            _INDEX,
+            scope=Scope.USER,
+            min_length=1,
+            implemented=True,
+        ),
+    )
     embedding_dim: EmbeddingDim = field(
-        default=768, metadata=_meta("Dimension of the code embeddings in the index.", _INDEX)
+        default=768,
+        metadata=_meta(
+            "Dimension of the hashing embedder's vectors (a model embedder has its model's own).",
+            _INDEX,
+            implemented=True,
+        ),
     )
     hnsw_m: int = field(
         default=16,
-        metadata=_meta("HNSW graph degree: higher is more accurate and larger.", _INDEX, minimum=2, maximum=128),
+        metadata=_meta(
+            "HNSW graph degree: higher is more accurate and larger.", _INDEX, minimum=2, maximum=128, implemented=True
+        ),
     )
     hnsw_ef_construction: int = field(
         default=200,
-        metadata=_meta("HNSW candidate list size while building the index.", _INDEX, minimum=10, maximum=2000),
+        metadata=_meta(
+            "HNSW candidate list size while building the index.", _INDEX, minimum=10, maximum=2000, implemented=True
+        ),
     )
     hnsw_ef_search: int = field(
         default=100,
-        metadata=_meta("HNSW candidate list size while querying the index.", _INDEX, minimum=10, maximum=2000),
+        metadata=_meta(
+            "HNSW candidate list size while querying the index.", _INDEX, minimum=10, maximum=2000, implemented=True
+        ),
     )
     index_dir: str = field(
         default=".aqe",
@@ -339,6 +381,17 @@ class Settings:
             _INDEX,
             min_length=1,
             confined_to_workspace=True,
+            implemented=True,
+        ),
+    )
+    knowledge_paths: tuple[str, ...] = field(
+        default=(".aqe/knowledge",),
+        metadata=_meta(
+            "Folders (relative to the workspace root) with the team's own QE knowledge: TOML files with "
+            "[[entry]] tables or Markdown files with +++ TOML front matter (id, category, tags). They extend "
+            "or replace the built-in test patterns, quality rules, failure patterns and best practices.",
+            _INDEX,
+            implemented=True,
         ),
     )
     learning_enabled: bool = field(

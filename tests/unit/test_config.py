@@ -737,7 +737,7 @@ def test_schema_defaults_match_the_settings_defaults() -> None:
 def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
     machine = {key for key, entry in settings_schema().items() if entry["scope"] == "machine"}
 
-    assert machine == {"privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl"}
+    assert machine == {"privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath"}
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}
 
 
@@ -760,7 +760,8 @@ def test_schema_marks_built_features_implemented_and_later_ones_reserved() -> No
     assert schema["rules"]["implemented"] is True
     assert schema["modelPath"]["implemented"] is True
     assert schema["privacyMode"]["implemented"] is True
-    assert schema["hnswM"]["implemented"] is False
+    assert schema["hnswM"]["implemented"] is True
+    assert schema["learningEnabled"]["implemented"] is False
 
 
 def test_schema_is_json_serialisable() -> None:

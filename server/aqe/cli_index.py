@@ -1,0 +1,122 @@
+"""`aqe index` and `aqe search`: thin calls into aqe.index.service, formatted for people and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging
+from aqe.config import load_settings
+from aqe.index.service import WorkspaceIndex, index_directory
+from aqe.index.store import LoadOutcome, SearchHit
+
+log = logging.getLogger(__name__)
+
+
+def _open_index(root: Path, *, rebuild: bool = False) -> WorkspaceIndex | None:
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    if rebuild:
+        shutil.rmtree(index_directory(root, loaded.settings), ignore_errors=True)
+    try:
+        index = WorkspaceIndex(root, loaded.settings)
+    except ValueError as error:
+        print(f"aqe: the index cannot be built: {error}", file=sys.stderr)
+        return None
+    report = index.open()
+    if report.message:
+        print(f"aqe: {report.message}", file=sys.stderr)
+    return index
+
+
+def _progress(done: int, total: int, path: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\raqe: indexing {done}/{total} files", end="" if done < total else "\n", file=sys.stderr)
+
+
+def index_command(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    root = (args.path or Path.cwd()).resolve()
+    if not root.is_dir():
+        print(f"aqe index: not a folder: {root}", file=sys.stderr)
+        return EXIT_USAGE
+    index = _open_index(root, rebuild=args.rebuild)
+    if index is None:
+        return EXIT_FINDINGS
+    try:
+        report = index.scan(progress=_progress)
+        generation = index.save()
+        report.generation = generation if generation is not None else index.store.generation  # type: ignore[union-attr]
+        stats = index.stats()
+    finally:
+        index.close()
+    if args.format == "json":
+        print(json.dumps({"report": report.to_json(), "index": stats}, indent=2))
+        return EXIT_OK
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
+    print(
+        f"indexed {report.files_seen} files ({report.bytes_read / 1e6:.1f} MB) in {report.seconds:.2f} s: "
+        f"{report.units} code units, {report.knowledge_entries} knowledge entries; "
+        f"{report.embedded} embedded, {report.moved} moved, {report.removed} removed; skipped: {skipped}"
+    )
+    print(f"index: {stats['directory']} (generation {report.generation}, {stats['entries']} entries)")
+    return EXIT_OK
+
+
+def search_command(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    if args.k < 1:
+        print("aqe search: -k must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    root = (args.root or Path.cwd()).resolve()
+    index = _open_index(root)
+    if index is None:
+        return EXIT_FINDINGS
+    try:
+        assert index.store is not None
+        if args.refresh or index.store.load_report.outcome is not LoadOutcome.LOADED:
+            index.scan()
+            index.save()
+        hits = index.search(args.query, args.k, args.category)
+    finally:
+        index.close()
+    if args.format == "json":
+        print(json.dumps([_hit_json(hit) for hit in hits], indent=2))
+    else:
+        for hit in hits:
+            print(_hit_line(hit))
+        if not hits:
+            print("no results" + (f" in category {args.category}" if args.category else ""), file=sys.stderr)
+    return EXIT_OK
+
+
+def _hit_json(hit: SearchHit) -> dict[str, object]:
+    record = hit.record
+    return {
+        "score": round(hit.score, 4),
+        "key": record.key,
+        "category": record.category,
+        "kind": record.kind,
+        "symbol": record.symbol,
+        "path": record.path,
+        "range": {
+            "start": {"line": record.start_line, "character": record.start_character},
+            "end": {"line": record.end_line, "character": record.end_character},
+        },
+        "language": record.language,
+        "text": record.text,
+    }
+
+
+def _hit_line(hit: SearchHit) -> str:
+    record = hit.record
+    if record.kind == "knowledge":
+        where = record.key.removeprefix("knowledge:")
+    else:
+        where = f"{record.path}:{record.start_line + 1}"
+    return f"{hit.score:6.3f}  {record.category:<28} {where}  {record.symbol}"

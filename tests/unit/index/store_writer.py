@@ -1,0 +1,41 @@
+"""A separate process that writes to a VectorStore, for the crash and concurrency tests.
+
+    python store_writer.py DIRECTORY NAME COUNT [--forever]
+
+Upserts keys NAME-0, NAME-1, ... one per save (continuing after the keys it already finds), and
+prints "saved <generation> <count>" after each commit. With --forever it never stops on its own.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from aqe.index.embedders import EmbedderIdentity
+from aqe.index.store import IndexRecord, VectorStore
+
+DIM = 32
+IDENTITY = EmbedderIdentity("hashing", DIM, "1")
+
+
+def main() -> None:
+    directory, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    forever = "--forever" in sys.argv
+    store = VectorStore.open(directory, IDENTITY)
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    first = sum(1 for r in store.records() if r.key.startswith(name + "-"))
+    number = first
+    while forever or number < count:
+        vector = rng.normal(size=(1, DIM)).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        key = f"{name}-{number}"
+        store.upsert([IndexRecord(key, f"{key}.py", "function", key, "code/source", "h")], vector)
+        generation = store.save()
+        print(f"saved {generation} {store.count}", flush=True)
+        number += 1
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from aqe.lsp.framing import FrameError
 from aqe.lsp.protocol import AqeProtocol
 
 log = logging.getLogger(__name__)
+
+CodeActionProvider = Callable[["AqeLanguageServer", types.CodeActionParams], Awaitable[list[types.CodeAction]]]
 
 _NOTIFY_THRESHOLD = {
     "off": None,
@@ -135,6 +137,9 @@ class AqeLanguageServer(LanguageServer):
         self._loop_thread: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shown_messages: set[str] = set()
+        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        self.code_action_providers: list[CodeActionProvider] = []
+        """Features that add code actions (related tests, generate test, ...) beyond the rules' fixes."""
 
     @property
     def settings(self) -> Settings:
@@ -180,6 +185,33 @@ class AqeLanguageServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log instead of pygls' popup per bad message (298 popups for 300 garbage bodies)."""
         log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+
+    # --- events between features ---------------------------------------------------------------------
+
+    def listen(self, event: str, callback: Callable[..., Any]) -> None:
+        """Be told of a server event: `opened`, `changed`, `saved`, `closed` (with the uri),
+        `settings` (after settings were reloaded), `initialized` and `shutdown` (awaited)."""
+        self._listeners.setdefault(event, []).append(callback)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Tell the listeners, on the loop thread; one failing listener never stops the others."""
+        for callback in self._listeners.get(event, ()):
+            try:
+                result = callback(*args)
+                if asyncio.iscoroutine(result):
+                    self.run_task(result, f"{event} listener")
+            except Exception:
+                log.exception("a %s listener failed", event)
+
+    async def emit_and_wait(self, event: str, *args: Any) -> None:
+        """Like `emit`, but await coroutine listeners (for shutdown, which must finish its work)."""
+        for callback in self._listeners.get(event, ()):
+            try:
+                result = callback(*args)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("a %s listener failed", event)
 
     # --- the event loop -------------------------------------------------------------------------------
 
@@ -249,7 +281,7 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
     return tuple(Path(os.path.realpath(r)) for r in roots)
 
 
-FEATURES = ("lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models")
+FEATURES = ("lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "index")
 
 
 def create_server() -> AqeLanguageServer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
@@ -10,6 +12,8 @@ from aqe.lsp.convert import DIAGNOSTIC_SOURCE, from_lsp_range, to_diagnostic, to
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
 from aqe.lsp.server import AqeLanguageServer
 from aqe.review.suppression import suppression_edit
+
+log = logging.getLogger(__name__)
 
 FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.aqe"
 
@@ -63,6 +67,11 @@ def register(server: AqeLanguageServer) -> None:
                         edit=_workspace_edit(ls, uri, document.version, edits),
                     )
                 )
+        for provider in ls.code_action_providers:
+            try:
+                actions += await provider(ls, params)
+            except Exception:
+                log.exception("a code action provider failed; its actions are left out")
         return actions
 
 

@@ -35,6 +35,7 @@ async def refresh_configuration(ls: AqeLanguageServer, pushed: Any) -> None:
         return  # nothing new from the client at start-up: initializationOptions already applied
     ls.load_settings(settings)
     DiagnosticsFeature.of(ls).settings_changed()
+    ls.emit("settings")
     if getattr(ls, "models", None) is not None:
         from aqe.lsp.features.models import start_models
 

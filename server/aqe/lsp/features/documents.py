@@ -21,6 +21,7 @@ def register(server: AqeLanguageServer) -> None:
         path = path_from_uri(item.uri)
         ls.engine.open_document(item.uri, str(path) if path else item.uri, item.text, item.version, item.language_id)
         DiagnosticsFeature.of(ls).document_changed(item.uri, immediately=True)
+        ls.emit("opened", item.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: AqeLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -31,13 +32,16 @@ def register(server: AqeLanguageServer) -> None:
             log.warning("didChange for a document that was never opened: %s", uri)
             return
         DiagnosticsFeature.of(ls).document_changed(uri, immediately=False)
+        ls.emit("changed", uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: AqeLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
         DiagnosticsFeature.of(ls).document_changed(params.text_document.uri, immediately=True)
+        ls.emit("saved", params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AqeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.engine.close_document(uri)
         DiagnosticsFeature.of(ls).document_closed(uri)
+        ls.emit("closed", uri)

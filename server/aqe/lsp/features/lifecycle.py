@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -50,6 +51,7 @@ def register(server: AqeLanguageServer) -> None:
         ls.workspace_roots = tuple(dict.fromkeys([*kept, *(p for p in added if p is not None)]))
         ls.load_settings(None)
         DiagnosticsFeature.of(ls).settings_changed()
+        ls.emit("settings")
         if getattr(ls, "models", None) is not None:
             from aqe.lsp.features.models import start_models
 
@@ -62,3 +64,8 @@ def register(server: AqeLanguageServer) -> None:
 
         await refresh_configuration(ls, None)
         ls.run_task(start_models(ls), "model warm-up")
+        ls.emit("initialized")
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: AqeLanguageServer, *args: Any) -> None:
+        await ls.emit_and_wait("shutdown")

@@ -114,6 +114,4 @@ def register(server: AqeLanguageServer) -> None:
             "finishReason": completion.finish_reason.value,
         }
 
-    @server.feature(types.SHUTDOWN)
-    async def shutdown(ls: AqeLanguageServer, *args: Any) -> None:
-        await stop_models(ls)
+    server.listen("shutdown", lambda: stop_models(server))

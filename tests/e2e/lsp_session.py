@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -51,9 +51,35 @@ def capabilities_for(mode: str) -> types.ClientCapabilities:
     return client_capabilities("visual-studio-code")
 
 
+def read_code_actions_as_editors_do(client: LanguageClient) -> None:
+    """lsprotocol reads every code action that carries a command as a bare `Command` (its hook only
+    asks whether a "command" key exists). Editors tell them apart by the type of `command`: a string
+    is a Command, an object is a CodeAction that runs one. Read them the same way."""
+    converter = client.protocol._converter
+
+    def structure(value: Any, _: type) -> types.Command | types.CodeAction:
+        if isinstance(value.get("command"), str):
+            return converter.structure(value, types.Command)
+        return converter.structure(value, types.CodeAction)
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)  # noqa: UP007
+
+
+def accept_registrations(client: LanguageClient) -> None:
+    """Answer client/registerCapability as editors do (pytest-lsp has no handler of its own); the
+    registrations are kept in `client.registrations`."""
+    client.registrations = []  # type: ignore[attr-defined]
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        client.registrations += params.registrations  # type: ignore[attr-defined]
+
+
 async def start_session(
     client: LanguageClient, root: Path, mode: str, initialization_options: dict[str, Any] | None = None
 ) -> types.InitializeResult:
+    read_code_actions_as_editors_do(client)
+    accept_registrations(client)
     return await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities_for(mode),

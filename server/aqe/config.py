@@ -384,6 +384,17 @@ class Settings:
             implemented=True,
         ),
     )
+    index_max_files: int = field(
+        default=20_000,
+        metadata=_meta(
+            "Most files one workspace folder's index takes (a folder such as a home directory opened by "
+            "mistake must not be read whole); the rest are left out with a warning.",
+            _INDEX,
+            minimum=1,
+            maximum=1_000_000,
+            implemented=True,
+        ),
+    )
     knowledge_paths: tuple[str, ...] = field(
         default=(".aqe/knowledge",),
         metadata=_meta(

@@ -17,7 +17,9 @@ the retrieval evaluation in tests/bench/bench_retrieval.py (see docs/benchmarks.
 from __future__ import annotations
 
 import re
+import threading
 import zlib
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -104,15 +106,26 @@ _HASHING_VERSION = "1"
 
 
 class HashingCodeEmbedder:
-    """Feature-hashed bag of code tokens; see the module docstring. Thread-safe (the memo only grows
-    by whole entries, and a lost race computes the same entry twice)."""
+    """Feature-hashed bag of code tokens; see the module docstring. Thread-safe.
+
+    Each distinct token is analysed once and its hashed features appended to a flat table (columns,
+    signed weights, and where each token's features start); a text then costs one regex pass and a
+    dictionary look-up per distinct token, and numpy expands the table rows for a whole chunk of texts.
+    """
 
     def __init__(self, dim: int = 768) -> None:
         if dim < 8:
             raise ValueError(f"embedding dimension must be at least 8, not {dim}")
         self._dim = dim
         self._identity = EmbedderIdentity(HASHING_EMBEDDER, dim, _HASHING_VERSION)
-        self._memo: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+        self._lock = threading.Lock()
+        self._reset_table()
+
+    def _reset_table(self) -> None:
+        self._token_ids: dict[tuple[str, str, str], int] = {}
+        self._starts = array("q", [0])
+        self._columns = array("q")
+        self._weights = array("d")
 
     @property
     def identity(self) -> EmbedderIdentity:
@@ -124,66 +137,79 @@ class HashingCodeEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), self._dim), dtype=np.float32)
-        for start in range(0, len(texts), _CHUNK):
-            self._embed_chunk(texts[start : start + _CHUNK], out[start : start + _CHUNK])
+        with self._lock:
+            for start in range(0, len(texts), _CHUNK):
+                self._embed_chunk(texts[start : start + _CHUNK], out[start : start + _CHUNK])
         return out
 
     def _embed_chunk(self, texts: Sequence[str], out: np.ndarray) -> None:
-        columns: list[int] = []
-        weights: list[float] = []
+        if len(self._token_ids) > _MEMO_LIMIT:
+            self._reset_table()  # bounded memory on huge code bases; ids only need to hold for a chunk
+        token_ids: list[int] = []
         per_row: list[int] = []
-        known = self._memo.get
+        known = self._token_ids.get
         findall = _TOKENS.findall
         for text in texts:
-            before = len(columns)
             # Presence, not counts: a name used ten times is not ten times the topic of the unit.
-            for token in set(findall(text[:_MAX_TEXT_CHARS])):
-                features = known(token) or self._features(token)
-                columns += features[0]
-                weights += features[1]
-            per_row.append(len(columns) - before)
-        rows = np.repeat(np.arange(len(texts), dtype=np.int64), per_row)
-        flat = rows * self._dim + np.asarray(columns, dtype=np.int64)
-        sums = np.bincount(flat, weights=weights, minlength=len(texts) * self._dim).reshape(len(texts), self._dim)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            tokens = set(findall(text[:_MAX_TEXT_CHARS]))
+            ids = [known(token, -1) for token in tokens]
+            if -1 in ids:
+                ids = [self._token_id(token) for token in tokens]
+            token_ids += ids
+            per_row.append(len(ids))
+        ids_array = np.asarray(token_ids, dtype=np.int64)
+        starts = np.frombuffer(self._starts, dtype=np.int64)
+        first, counts = starts[ids_array], starts[ids_array + 1] - starts[ids_array]
+        # Positions in the feature table of every feature of every token, in order.
+        ends = np.cumsum(counts)
+        positions = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(first - (ends - counts), counts)
+        columns = np.frombuffer(self._columns, dtype=np.int64)[positions]
+        weights = np.frombuffer(self._weights, dtype=np.float64)[positions]
+        rows = np.repeat(np.repeat(np.arange(len(texts), dtype=np.int64), per_row), counts)
+        sums = np.bincount(rows * self._dim + columns, weights=weights, minlength=len(texts) * self._dim)
+        sums = sums.astype(np.float64, copy=False).reshape(len(texts), self._dim)  # int64 when no weights
+        # einsum + sqrt is several times faster than np.linalg.norm(axis=1) on these shapes.
+        norms = np.einsum("ij,ij->i", sums, sums)
+        np.sqrt(norms, out=norms)
         norms[norms == 0] = 1.0  # an empty text stays a zero row: it matches nothing rather than everything
-        np.divide(sums, norms, out=out, casting="same_kind" if sums.dtype == out.dtype else "unsafe")
+        np.divide(sums, norms[:, None], out=out, casting="unsafe")
 
-    def _features(self, token: tuple[str, str, str]) -> tuple[list[int], list[float]]:
-        """The hashed features of one token as `_TOKENS.findall` returns it: (string, name, call)."""
-        string, name, call = token
-        features: list[tuple[str, float]] = []
-        if string:
-            features = [("w:" + word.lower(), _WEIGHT_STRING_WORD) for word in _WORDS.findall(string)]
-        else:
-            lowered = name.lower()
-            if lowered in _KEYWORDS:
-                features = [("k:" + lowered, _WEIGHT_KEYWORD)]
-            elif lowered in _BOILERPLATE:
-                features = [("i:" + lowered, _WEIGHT_BOILERPLATE)]
-            else:
-                features = [("i:" + lowered, _WEIGHT_CALL if call else _WEIGHT_NAME)]
-                subtokens = [part.lower() for part in _SUBTOKENS.findall(name)]
-                if len(subtokens) > 1:
-                    features += [("i:" + part, _WEIGHT_SUBTOKEN) for part in subtokens if part not in _BOILERPLATE]
-                for part in subtokens:
-                    padded = f"<{part}>"
-                    features += [("g:" + padded[i : i + 3], _WEIGHT_TRIGRAM) for i in range(len(padded) - 2)]
-        columns: list[int] = []
-        signed: list[float] = []
-        for feature, weight in features:
+    def _token_id(self, token: tuple[str, str, str]) -> int:
+        known = self._token_ids.get(token)
+        if known is not None:
+            return known
+        for feature, weight in _token_features(token):
             hashed = zlib.crc32(feature.encode("utf-8"))
-            columns.append(hashed % self._dim)
-            signed.append(weight if hashed & 0x80000000 else -weight)
-        entry = (columns, signed)
-        if len(self._memo) < _MEMO_LIMIT:
-            self._memo[token] = entry
-        return entry
+            self._columns.append(hashed % self._dim)
+            self._weights.append(weight if hashed & 0x80000000 else -weight)
+        self._starts.append(len(self._columns))
+        self._token_ids[token] = number = len(self._token_ids)
+        return number
+
+
+def _token_features(token: tuple[str, str, str]) -> list[tuple[str, float]]:
+    """The weighted features of one token as `_TOKENS.findall` returns it: (string, name, call)."""
+    string, name, call = token
+    if string:
+        return [("w:" + word.lower(), _WEIGHT_STRING_WORD) for word in _WORDS.findall(string)]
+    lowered = name.lower()
+    if lowered in _KEYWORDS:
+        return [("k:" + lowered, _WEIGHT_KEYWORD)]
+    if lowered in _BOILERPLATE:
+        return [("i:" + lowered, _WEIGHT_BOILERPLATE)]
+    features = [("i:" + lowered, _WEIGHT_CALL if call else _WEIGHT_NAME)]
+    subtokens = [part.lower() for part in _SUBTOKENS.findall(name)]
+    if len(subtokens) > 1:
+        features += [("i:" + part, _WEIGHT_SUBTOKEN) for part in subtokens if part not in _BOILERPLATE]
+    for part in subtokens:
+        padded = f"<{part}>"
+        features += [("g:" + padded[i : i + 3], _WEIGHT_TRIGRAM) for i in range(len(padded) - 2)]
+    return features
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:
     """Unit-length rows; zero rows stay zero (an empty text matches nothing rather than everything)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
     np.divide(matrix, norms, out=matrix, where=norms > 0)
     return matrix
 

@@ -9,6 +9,7 @@ into the same store. All methods are blocking: the language server calls them fr
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -61,6 +62,8 @@ class ScanReport:
     removed: int = 0
     knowledge_entries: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    truncated: bool = False
+    """More files than `indexMaxFiles`: the rest were left out."""
     seconds: float = 0.0
     generation: int = 0
 
@@ -76,6 +79,7 @@ class ScanReport:
             "removed": self.removed,
             "knowledgeEntries": self.knowledge_entries,
             "skipped": dict(self.skipped),
+            "truncated": self.truncated,
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
         }
@@ -174,7 +178,15 @@ class WorkspaceIndex:
         started = time.perf_counter()
         store = self._store()
         report = ScanReport()
-        files = sorted(self.workspace.iter_source_files(paths))
+        files = list(itertools.islice(self.workspace.iter_source_files(paths), self.settings.index_max_files + 1))
+        if len(files) > self.settings.index_max_files:
+            files = files[: self.settings.index_max_files]
+            report.truncated = True
+            log.warning(
+                "%s has more than %d source files (indexMaxFiles); the rest are not indexed",
+                self.root,
+                self.settings.index_max_files,
+            )
         total = len(files)
         seen_paths: set[str] = set()
         pending: list[PreparedRecord] = []

@@ -319,3 +319,15 @@ def test_two_windows_on_one_workspace_see_each_others_work(workspace: Path) -> N
     hits = left.search("vat_rate country", 1, "code/source")
 
     assert hits[0].record.key == "src/shop/tax.py::vat_rate"
+
+
+def test_a_folder_with_more_files_than_the_cap_is_indexed_up_to_the_cap(workspace: Path) -> None:
+    for number in range(5):
+        write(workspace / f"src/shop/extra{number}.py", f"def extra_{number}():\n    return {number}\n")
+    index = open_index(workspace, index_max_files=3)
+
+    report = index.scan()
+
+    assert report.truncated
+    assert report.files_seen == 3
+    assert len({key.split("::")[0] for key in keys(index)}) == 3

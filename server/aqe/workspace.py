@@ -141,9 +141,11 @@ class Workspace:
             yield from self._walk(start, suffixes)
 
     def _walk(self, top: Path, suffixes: frozenset[str]) -> Iterator[Path]:
-        # Each .gitignore applies to its own folder and below, as git reads them.
+        # Each .gitignore applies to its own folder and below, as git reads them: from the repository's
+        # top folder down, never above it (a .gitignore in a home folder or in an enclosing project the
+        # folder was unpacked into is not this project's).
         specs: list[tuple[Path, pathspec.GitIgnoreSpec]] = []
-        for parent in reversed([top, *top.parents]):
+        for parent in reversed(_repository_folders(top)):
             spec = _read_gitignore(parent)
             if spec is not None:
                 specs.append((parent, spec))
@@ -168,6 +170,15 @@ class Workspace:
                 if _ignored(candidate, active, is_dir=False) or self.is_excluded(candidate):
                     continue
                 yield candidate
+
+
+def _repository_folders(top: Path) -> list[Path]:
+    """`top` and its parents up to the nearest one holding `.git`; just `top` outside a repository."""
+    chain = [top, *top.parents]
+    for depth, folder in enumerate(chain):
+        if (folder / ".git").exists():
+            return chain[: depth + 1]
+    return [top]
 
 
 def _read_gitignore(folder: Path) -> pathspec.GitIgnoreSpec | None:

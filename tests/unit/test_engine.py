@@ -103,6 +103,30 @@ def test_walking_the_workspace_honours_gitignore_exclude_and_vendored_folders(tm
     assert found == ["src/app.py"]
 
 
+def test_a_gitignore_above_the_repository_is_not_the_projects(tmp_path):
+    # A project unpacked into a folder that another repository ignores (or under a home folder with
+    # its own .gitignore) is still walked.
+    (tmp_path / ".gitignore").write_text("unpacked/\n")
+    project = tmp_path / "unpacked" / "lib"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "core.py").write_text("x = 1\n")
+    found = [p.relative_to(project).as_posix() for p in _engine(project).workspace.iter_source_files()]
+    assert found == ["pkg/core.py"]
+
+
+def test_inside_a_repository_the_gitignore_files_above_the_folder_apply_up_to_its_top(tmp_path):
+    (tmp_path / ".gitignore").write_text("generated/\n")
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / ".gitignore").write_text("*_pb2.py\n")
+    folder = repository / "services" / "api"
+    for relative in ("handlers.py", "proto_pb2.py", "generated/models.py"):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("x = 1\n")
+    found = sorted(p.relative_to(folder).as_posix() for p in _engine(folder).workspace.iter_source_files())
+    assert found == ["generated/models.py", "handlers.py"]
+
+
 def test_open_documents_follow_incremental_changes(tmp_path):
     engine = _engine(tmp_path)
     uri = (tmp_path / "m.py").as_uri()

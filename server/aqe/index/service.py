@@ -136,7 +136,7 @@ class WorkspaceIndex:
         self.store = VectorStore.open(directory, self.embedder.identity, params)
         report = self.store.load_report
         if report.message:
-            log.warning("index of %s: %s", self.root, report.message)
+            log.info("index of %s: %s", self.root, report.message)  # front doors show it to the user once
         return report
 
     def save(self) -> int | None:

@@ -396,7 +396,7 @@ class VectorStore:
         if moved:
             (target / "REASON.txt").write_text(reason + "\n", encoding="utf-8")
             fsync_directory(self.directory)
-        log.warning("quarantined the index in %s: %s", self.directory, reason)
+        log.info("quarantined the index in %s: %s", self.directory, reason)  # the caller reports it to the user
         return target if moved else None
 
     def _empty_state(self, capacity: int = _MIN_CAPACITY) -> _State:
@@ -507,9 +507,7 @@ class VectorStore:
             records = self._records_by_label(state, [label for label, _ in found])
         return [SearchHit(records[label], score) for label, score in found if label in records]
 
-    def _knn(
-        self, state: _State, query: np.ndarray, k: int, keep: Any
-    ) -> tuple[Sequence[int], Sequence[float]]:
+    def _knn(self, state: _State, query: np.ndarray, k: int, keep: Any) -> tuple[Sequence[int], Sequence[float]]:
         """hnswlib raises when the filtered search finds fewer than k: widen ef, then fall back to an
         exact scan of the allowed entries (small categories, or very selective filters)."""
         ef = max(self.params.ef_search, k)

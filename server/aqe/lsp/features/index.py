@@ -101,6 +101,7 @@ class IndexFeature:
                 self.indexes[root] = index
                 report = index.store.load_report if index.store else None
                 if report is not None and report.outcome in (LoadOutcome.QUARANTINED, LoadOutcome.READ_ONLY):
+                    log.warning("index of %s: %s", root, report.message)
                     self.server.notify_user(f"aqe: {report.message}", types.MessageType.Warning)
 
                 def on_progress(done: int, total: int, path: str) -> None:

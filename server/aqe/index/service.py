@@ -196,7 +196,7 @@ class WorkspaceIndex:
                 if cancel is not None and cancel.is_set():
                     self._flush(pending, report)
                     raise ScanCancelled(f"indexing cancelled after {number - 1} of {total} files")
-                relative = self._relative(path)
+                relative = self.relative_path(path)
                 if relative is None:
                     continue
                 seen_paths.add(relative)
@@ -252,7 +252,7 @@ class WorkspaceIndex:
     def update_text(self, path: Path, text: str, language: Language | None = None) -> FileUpdate | None:
         """Re-index one file from text the editor holds (saved or not). None when it is not ours to
         index (outside the folder, excluded, unsupported, too large or binary)."""
-        relative = self._relative(path)
+        relative = self.relative_path(path)
         language = language or language_for_path(str(path))
         if relative is None or language is None or self.workspace.is_excluded(path):
             return None
@@ -273,7 +273,7 @@ class WorkspaceIndex:
         with self._write_lock:
             indexed = store.paths()
             for path in paths:
-                relative = self._relative(path, must_exist=False)
+                relative = self.relative_path(path, must_exist=False)
                 if relative is None:
                     continue
                 prefix = relative.rstrip("/") + "/"
@@ -325,7 +325,7 @@ class WorkspaceIndex:
     def related_tests(self, path: Path, text: str, line: int, character: int, k: int = 10) -> RelatedTests | None:
         """The tests most similar to the function (or class) at a position, for "Find related tests".
         None when no unit is there."""
-        relative = self._relative(path, must_exist=False)
+        relative = self.relative_path(path, must_exist=False)
         language = language_for_path(str(path))
         if relative is None or language is None:
             return None
@@ -361,7 +361,8 @@ class WorkspaceIndex:
     def max_file_bytes(self) -> int:
         return int(self.settings.max_file_size_mb * 1_000_000)
 
-    def _relative(self, path: Path, *, must_exist: bool = True) -> str | None:
+    def relative_path(self, path: Path, *, must_exist: bool = True) -> str | None:
+        """The workspace-relative POSIX path the index uses, or None outside this folder."""
         real = Path(os.path.realpath(path)) if must_exist or path.exists() else Path(os.path.abspath(path))
         if real != self.root and self.root not in real.parents:
             return None

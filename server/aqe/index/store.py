@@ -641,8 +641,9 @@ class VectorStore:
             disk_generation = disk.generation if disk is not None else 0
             if disk is not None and disk_generation != self._generation:
                 self._merge_from(disk)
-            elif not self._pending and disk is not None:
-                return self._generation
+            if not self._pending and disk is not None:
+                self._manifest_stamp = self._stamp()
+                return self._generation  # nothing of ours to add to what is on disk
             generation = disk_generation + 1
             self._write_generation(generation)
             self._generation = generation

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +60,12 @@ class IndexFeature:
         self._updates: dict[str, asyncio.TimerHandle] = {}
         self._save: asyncio.TimerHandle | None = None
         self._restart = asyncio.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aqe-index-writer")
+        """Scans, updates and saves queue here, one at a time, so that a long first scan never holds
+        the threads that searches (Find related tests) run on."""
+
+    async def _write(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> IndexFeature:
@@ -95,7 +102,7 @@ class IndexFeature:
         summary: list[str] = []
         try:
             for root in roots:
-                index = await _in_thread(lambda root=root: _open(root, settings))  # type: ignore[misc]
+                index = await self._write(lambda root=root: _open(root, settings))  # type: ignore[misc]
                 if index is None:
                     continue
                 self.indexes[root] = index
@@ -110,7 +117,7 @@ class IndexFeature:
                     progress.report(f"{done}/{total} files", int(100 * done / total) if total else None)
 
                 try:
-                    scan = await _in_thread(lambda index=index: index.scan(progress=on_progress, cancel=cancel))  # type: ignore[misc]
+                    scan = await self._write(lambda index=index: index.scan(progress=on_progress, cancel=cancel))  # type: ignore[misc]
                 except ScanCancelled as stopped:
                     log.info("%s", stopped)
                     summary.append("cancelled")
@@ -134,7 +141,7 @@ class IndexFeature:
         self._updates.clear()
         indexes, self.indexes = self.indexes, {}
         for index in indexes.values():
-            await _in_thread(lambda index=index: (index.save(), index.close()))  # type: ignore[misc]
+            await self._write(lambda index=index: (index.save(), index.close()))  # type: ignore[misc]
 
     async def shutdown(self) -> None:
         if self._save is not None:
@@ -176,7 +183,7 @@ class IndexFeature:
         self.server.run_task(self._then_save(update), f"index update {uri}")
 
     async def _then_save(self, work: Callable[[], Any]) -> None:
-        await _in_thread(work)
+        await self._write(work)
         self._schedule_save()
 
     def watched_files_changed(self, params: types.DidChangeWatchedFilesParams) -> None:
@@ -208,7 +215,7 @@ class IndexFeature:
         def save() -> None:
             self._save = None
             for index in list(self.indexes.values()):
-                self.server.run_task(_in_thread(index.save), "index save")
+                self.server.run_task(self._write(index.save), "index save")
 
         self._save = loop.call_later(0 if immediately else SAVE_QUIET_S, save)
 
@@ -267,7 +274,7 @@ class IndexFeature:
             return None
         best: WorkspaceIndex | None = None
         for root, index in self.indexes.items():
-            if index._relative(path, must_exist=must_exist) is not None and (
+            if index.relative_path(path, must_exist=must_exist) is not None and (
                 best is None or len(root.parts) > len(best.root.parts)
             ):
                 best = index
@@ -299,7 +306,7 @@ async def _in_thread(work: Callable[[], T]) -> T:
 
 
 def _is_under(path: Path, index: WorkspaceIndex, folders: tuple[str, ...]) -> bool:
-    relative = index._relative(path, must_exist=False) or ""
+    relative = index.relative_path(path, must_exist=False) or ""
     return any(relative.startswith(folder.strip("/") + "/") for folder in folders)
 
 

@@ -122,8 +122,11 @@ _INDEX = "Index"
 _LEARNING = "Learning"
 _COVERAGE = "Coverage"
 _FLAKY = "Flaky tests"
+_TESTGEN = "Test generation"
 
-GROUPS: tuple[str, ...] = (_REVIEW, _EDITOR, _PRIVACY, _LOCAL_MODEL, _CLOUD, _INDEX, _LEARNING, _COVERAGE, _FLAKY)
+GROUPS: tuple[str, ...] = (
+    _REVIEW, _EDITOR, _PRIVACY, _LOCAL_MODEL, _CLOUD, _INDEX, _LEARNING, _COVERAGE, _FLAKY, _TESTGEN,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -455,6 +458,25 @@ class Settings:
             _FLAKY,
             minimum=0,
             maximum=1,
+        ),
+    )
+    test_generation_candidates: int = field(
+        default=3,
+        metadata=_meta(
+            "How many candidate tests the model is asked for per \"Generate test\" (0: only the generator "
+            "that needs no model). Every candidate is run; the best proven one wins.",
+            _TESTGEN,
+            minimum=0,
+            maximum=12,
+            implemented=True,
+        ),
+    )
+    test_generation_code_lens: bool = field(
+        default=False,
+        metadata=_meta(
+            "Show a \"Generate test\" code lens above functions (the code action is always offered).",
+            _TESTGEN,
+            implemented=True,
         ),
     )
 

@@ -1,0 +1,1 @@
+"""Learning the team's standards: the feedback log, posteriors, exported state."""

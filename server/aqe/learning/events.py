@@ -1,0 +1,102 @@
+"""The feedback log: every suggestion a person accepts, rejects, applies, undoes or edits, as one
+JSON line in `<indexDir>/feedback.jsonl`. Append-only; team standards are derived from it.
+
+Each event is one `write` on a file opened with O_APPEND and is fsynced before `record` returns, so
+a kill -9 loses at most the event being written, and concurrent writers (two editor windows) never
+interleave within a line. A torn last line (power loss mid-write) is skipped when reading, and the
+next write starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "feedback.jsonl"
+FORMAT_VERSION = 1
+_MAX_LINE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    kind: str
+    """accept, reject, suppress, apply, undo, edit, generated, ..."""
+    subject: str
+    """What it is about: a rule id (QE101), a convention, `testgen`, a model-finding cluster."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"v": FORMAT_VERSION, "id": self.id, "at": round(self.at, 3), "kind": self.kind, "subject": self.subject,
+             "details": dict(self.details)},
+            sort_keys=True,
+            default=str,
+        )  # fmt: skip
+
+
+class FeedbackLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_workspace(cls, root: Path, index_dir: str) -> FeedbackLog:
+        return cls(root / index_dir / LOG_NAME)
+
+    def record(self, event: FeedbackEvent) -> None:
+        line = event.to_json().encode("utf-8") + b"\n"
+        if len(line) > _MAX_LINE_BYTES:
+            raise ValueError(f"a feedback event of {len(line)} bytes is over the {_MAX_LINE_BYTES} limit")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if _ends_torn(descriptor):
+                    line = b"\n" + line
+                os.write(descriptor, line)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+    def events(self) -> Iterator[FeedbackEvent]:
+        """Every readable event, oldest first; torn or foreign lines are skipped (and counted)."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        skipped = 0
+        with handle:
+            for raw in handle:
+                try:
+                    data = json.loads(raw)
+                    yield FeedbackEvent(
+                        kind=str(data["kind"]),
+                        subject=str(data["subject"]),
+                        details=dict(data.get("details") or {}),
+                        at=float(data["at"]),
+                        id=str(data["id"]),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    skipped += 1
+        if skipped:
+            log.info("skipped %d unreadable lines of %s", skipped, self.path)
+
+
+def _ends_torn(descriptor: int) -> bool:
+    """True when the file's last byte is not a newline (a write was cut short)."""
+    size = os.fstat(descriptor).st_size
+    if size == 0:
+        return False
+    return os.pread(descriptor, 1, size - 1) != b"\n"

@@ -64,7 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = commands.add_parser("rules", help="list the review rules")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    _add_coverage_parser(commands)
     return parser
+
+
+def _add_coverage_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """`aqe coverage`: its own function so later flags (semantic gaps from the index) sit beside these."""
+    coverage = commands.add_parser("coverage", help="functions that are not fully covered, from the coverage data")
+    coverage.add_argument("paths", nargs="*", type=Path, help="files or folders to report on (default: all measured)")
+    coverage.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    coverage.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    coverage.add_argument(
+        "--data", action="append", default=[], metavar="FILE", help="a coverage file to read (default: coveragePaths)"
+    )
+    return coverage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _ask(args)
     if args.command == "privacy" and args.privacy_command == "audit":
         return _privacy_audit(args)
+    if args.command == "coverage":
+        return _coverage(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -354,6 +370,48 @@ def _privacy_audit(args: argparse.Namespace) -> int:
         where = f"{entry.host}:{entry.port}" if entry.port is not None else entry.host
         caller = entry.stack[-1] if entry.stack else "unknown caller"
         print(f"  {entry.time}  {where:<28} {entry.event}  pid {entry.pid}  from {caller}")
+    return EXIT_OK
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from aqe.config import load_settings
+    from aqe.coverage.report import build_report, render_json, render_text
+    from aqe.coverage.store import DEFAULT_COVERAGE_FILES, MEASURED_FILE, CoverageStore
+    from aqe.report.sarif import line_text_from_files, render_sarif
+    from aqe.workspace import Workspace
+
+    paths = list(args.paths)
+    missing = [p for p in [*paths, *map(Path, args.data)] if not p.exists()]
+    if missing:
+        print(f"aqe coverage: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    root = _project_root(paths) if paths else Path.cwd().resolve()
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    settings = loaded.settings
+    kept = root / settings.index_dir / MEASURED_FILE
+    if args.data:
+        store = CoverageStore([root], extra_files=[Path(d).resolve() for d in args.data], use_default_names=False)
+    else:
+        store = CoverageStore([root], settings.coverage_paths, extra_files=[kept])
+    report = build_report(root, store, Workspace([root], settings.exclude), [p.resolve() for p in paths])
+    for problem in report.problems:
+        print(f"aqe coverage: {problem}", file=sys.stderr)
+    for notice in report.skipped:
+        print(notice, file=sys.stderr)
+    if not report.sources:
+        looked = ", ".join(settings.coverage_paths or DEFAULT_COVERAGE_FILES)
+        print(f"aqe coverage: no coverage data found in {root} (looked for {looked})", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        output = render_json(report)
+    elif args.format == "sarif":
+        lines = line_text_from_files(root)
+        output = render_sarif(report.findings(), root, rules=(), tool_version=__version__, line_text=lines)
+    else:
+        output = render_text(report)
+    _write(output, args.output)
     return EXIT_OK
 
 

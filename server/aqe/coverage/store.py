@@ -47,10 +47,18 @@ class _Stamp:
 
 
 class CoverageStore:
-    def __init__(self, roots: Sequence[Path], patterns: Sequence[str] = (), extra_files: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        patterns: Sequence[str] = (),
+        extra_files: Sequence[Path] = (),
+        *,
+        use_default_names: bool = True,
+    ) -> None:
         self.roots = tuple(Path(os.path.realpath(root)) for root in roots)
         self.patterns = tuple(patterns)
         self.extra_files = tuple(extra_files)
+        self.use_default_names = use_default_names
         self._lock = threading.Lock()
         self._stamps: dict[Path, _Stamp] = {}
         self._results: dict[Path, CoverageReadResult] = {}
@@ -66,7 +74,7 @@ class CoverageStore:
                 for pattern in self.patterns:
                     for match in sorted(glob.glob(str(root / pattern), recursive=True)):
                         found[Path(match)] = None
-            else:
+            elif self.use_default_names:
                 for name in DEFAULT_COVERAGE_FILES:
                     candidate = root / name
                     if candidate.is_file():

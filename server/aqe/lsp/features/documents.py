@@ -35,6 +35,11 @@ def register(server: AqeLanguageServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: AqeLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
         DiagnosticsFeature.of(ls).document_changed(params.text_document.uri, immediately=True)
+        for listener in ls.save_listeners:
+            try:
+                listener(params.text_document.uri)
+            except Exception:  # one feature's failure must not stop the others
+                log.exception("a save listener failed for %s", params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AqeLanguageServer, params: types.DidCloseTextDocumentParams) -> None:

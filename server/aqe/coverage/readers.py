@@ -266,7 +266,7 @@ def read_cobertura(path: Path, resolver: PathResolver) -> CoverageReadResult:
     except DefusedXmlException as error:
         collector.problem(f"refused unsafe XML ({type(error).__name__}); kept what came before it")
     if not seen_root:
-        raise CoverageFormatError(f"{path.name}: empty or not XML")
+        raise CoverageFormatError(collector.problems[0] if collector.problems else f"{path.name}: empty or not XML")
     return collector.result(_mtime(path))
 
 

@@ -268,7 +268,7 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
 
 
 FEATURES = (
-    "lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "coverage"
+    "lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "coverage", "flaky"
 )  # fmt: skip
 
 

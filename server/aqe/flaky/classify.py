@@ -74,7 +74,8 @@ _MESSAGE_PATTERNS: tuple[tuple[RootCause, re.Pattern[str], str], ...] = tuple(
     for cause, pattern, label in (
         (RootCause.NETWORK, r"connection ?(refused|reset|aborted|error)|ECONNREFUSED|ECONNRESET|ENOTFOUND|"
          r"urlopen error|HTTP ?Error|getaddrinfo|Name or service not known|socket\.(timeout|error)|"
-         r"Remote ?Disconnected|requests\.exceptions|httpx\.|503 Service|502 Bad Gateway", "a network error"),
+         r"Remote ?Disconnected|requests\.exceptions|httpx\.|503 Service|502 Bad Gateway|urllib[./]|"
+         r"http[./]client|socket\.py|ssl\.py", "a network error"),
         (RootCause.TIMING, r"timed? ?out|timeout|deadline exceeded|took too long|not (yet )?(ready|done|finished)",
          "a timeout or something not ready in time"),
         (RootCause.RESOURCE_LEAK, r"too many open files|EMFILE|ResourceWarning|unclosed|address already in use|"

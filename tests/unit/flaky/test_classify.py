@@ -183,3 +183,13 @@ def test_code_features_tell_with_blocks_from_bare_opens_and_locals_from_globals(
     assert features.bare_opens == 1
     assert features.global_writes == ("CACHE",)
     assert features.float_equalities == 1
+
+
+def test_a_timeout_inside_the_http_client_is_a_network_problem_not_a_timing_one():
+    source = (
+        "def test_status():\n"
+        "    with urllib.request.urlopen(URL, timeout=0.04) as response:\n"
+        "        assert response.status == 200\n"
+    )
+    message = 'TimeoutError: timed out\n/usr/lib/python3.11/socket.py:706: TimeoutError\n  File "urllib/request.py"'
+    assert classify(_score(message), None, source, Language.PYTHON).cause is RootCause.NETWORK

@@ -20,7 +20,7 @@ from lsprotocol import types
 
 from aqe.coverage.hints import RULE_ID, coverage_findings, function_coverage
 from aqe.coverage.measure import CoverageRunError, load_kept, measure, merge_measurement, write_durably
-from aqe.coverage.related import related_tests
+from aqe.coverage.related import RelatedTests, related_tests
 from aqe.coverage.store import MEASURED_FILE, CoverageStore
 from aqe.engine import OpenDocument
 from aqe.findings import Finding
@@ -49,6 +49,8 @@ class CoverageFeature:
         self._poll_requested = False
         self._measuring: dict[str, tuple[asyncio.Task[None], CancelToken]] = {}
         self._reported_problems: set[str] = set()
+        self.more_related: RelatedTests | None = None
+        """Tests related to a file by meaning, from the workspace index once it provides them."""
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> CoverageFeature:
@@ -189,7 +191,7 @@ class CoverageFeature:
             self.server.thread_pool,
             lambda: [p for p in self.server.engine.workspace.iter_source_files([root]) if p.suffix == ".py"],
         )
-        tests = related_tests(path, root, python_files)
+        tests = related_tests(path, root, python_files, self.more_related)
         if not tests:
             log.info("coverageOnSave: no test imports %s", path.name)
             return

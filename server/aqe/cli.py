@@ -9,8 +9,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aqe import __version__
+
+if TYPE_CHECKING:
+    from aqe.config import LoadedSettings, Settings
+    from aqe.flaky.analysis import TestVerdict
+    from aqe.flaky.history import History
 
 log = logging.getLogger("aqe")
 
@@ -81,7 +87,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = commands.add_parser("rules", help="list the review rules")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    _add_coverage_parser(commands)
+    _add_flaky_parser(commands)
     return parser
+
+
+def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
+    flaky = commands.add_parser("flaky", help="flaky tests: rerun them, ingest JUnit reports, report verdicts")
+    flaky.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
+    flaky_commands = flaky.add_subparsers(dest="flaky_command", metavar="SUBCOMMAND")
+    run = flaky_commands.add_parser("run", help="run the tests N times (in order, shuffled, alone) in the sandbox")
+    run.add_argument("tests", nargs="*", help="pytest paths or node ids (default: the project's whole suite)")
+    run.add_argument("-n", "--runs", type=int, default=None, metavar="N", help="runs per test (default: flakyReruns)")
+    report = flaky_commands.add_parser("report", help="the verdicts from the history")
+    report.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    report.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    report.add_argument("--all", action="store_true", help="list stable tests too")
+    report.add_argument("--explain", action="store_true", help="ask the model to explain each flaky test")
+    report.add_argument(
+        "--fail-on", choices=("never", "flaky"), default="never", help="exit 1 when a test is flaky (default: never)"
+    )
+    ingest = flaky_commands.add_parser("ingest", help="add JUnit XML reports to the history")
+    ingest.add_argument("reports", nargs="*", type=Path, help="report files (default: the junitPaths setting)")
+    ingest.add_argument("--code-version", help="the commit the reports were produced on (default: the checkout's)")
+
+
+def _add_coverage_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """`aqe coverage`: its own function so later flags (semantic gaps from the index) sit beside these."""
+    coverage = commands.add_parser("coverage", help="functions that are not fully covered, from the coverage data")
+    coverage.add_argument("paths", nargs="*", type=Path, help="files or folders to report on (default: all measured)")
+    coverage.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    coverage.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    coverage.add_argument(
+        "--data", action="append", default=[], metavar="FILE", help="a coverage file to read (default: coveragePaths)"
+    )
+    return coverage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _ask(args)
     if args.command == "privacy" and args.privacy_command == "audit":
         return _privacy_audit(args)
+    if args.command == "coverage":
+        return _coverage(args)
+    if args.command == "flaky" and args.flaky_command in ("run", "report", "ingest"):
+        return _flaky(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -380,6 +425,184 @@ def _privacy_audit(args: argparse.Namespace) -> int:
         caller = entry.stack[-1] if entry.stack else "unknown caller"
         print(f"  {entry.time}  {where:<28} {entry.event}  pid {entry.pid}  from {caller}")
     return EXIT_OK
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from aqe.config import load_settings
+    from aqe.coverage.report import build_report, render_json, render_text
+    from aqe.coverage.store import DEFAULT_COVERAGE_FILES, MEASURED_FILE, CoverageStore
+    from aqe.report.sarif import line_text_from_files, render_sarif
+    from aqe.workspace import Workspace
+
+    paths = list(args.paths)
+    missing = [p for p in [*paths, *map(Path, args.data)] if not p.exists()]
+    if missing:
+        print(f"aqe coverage: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    root = _project_root(paths) if paths else Path.cwd().resolve()
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    settings = loaded.settings
+    kept = root / settings.index_dir / MEASURED_FILE
+    if args.data:
+        store = CoverageStore([root], extra_files=[Path(d).resolve() for d in args.data], use_default_names=False)
+    else:
+        store = CoverageStore([root], settings.coverage_paths, extra_files=[kept])
+    report = build_report(root, store, Workspace([root], settings.exclude), [p.resolve() for p in paths])
+    for problem in report.problems:
+        print(f"aqe coverage: {problem}", file=sys.stderr)
+    for notice in report.skipped:
+        print(notice, file=sys.stderr)
+    if not report.sources:
+        looked = ", ".join(settings.coverage_paths or DEFAULT_COVERAGE_FILES)
+        print(f"aqe coverage: no coverage data found in {root} (looked for {looked})", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        output = render_json(report)
+    elif args.format == "sarif":
+        lines = line_text_from_files(root)
+        output = render_sarif(report.findings(), root, rules=(), tool_version=__version__, line_text=lines)
+    else:
+        output = render_text(report)
+    _write(output, args.output)
+    return EXIT_OK
+
+
+def _flaky(args: argparse.Namespace) -> int:
+    from aqe.config import load_settings
+    from aqe.flaky.history import History, HistoryError
+
+    root = (args.root or Path.cwd()).resolve()
+    if not root.is_dir():
+        print(f"aqe flaky: no such folder: {root}", file=sys.stderr)
+        return EXIT_USAGE
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    history = History.for_workspace(root, loaded.settings.index_dir)
+    try:
+        if args.flaky_command == "run":
+            return _flaky_run(args, root, loaded, history)
+        if args.flaky_command == "ingest":
+            return _flaky_ingest(args, root, loaded.settings, history)
+        return _flaky_report(args, root, loaded.settings, history)
+    except HistoryError as error:
+        print(f"aqe flaky: {error}", file=sys.stderr)
+        return EXIT_FINDINGS
+
+
+def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: History) -> int:
+    from aqe.flaky.runs import FlakyRunner
+    from aqe.sandbox.pytest_command import project_python
+    from aqe.sandbox.runner import SandboxRefused, SandboxRunner
+
+    settings = loaded.settings
+    runs = args.runs if args.runs is not None else settings.flaky_reruns
+    if runs < 2:
+        print("aqe flaky run: -n must be at least 2", file=sys.stderr)
+        return EXIT_USAGE
+    runner = FlakyRunner(
+        root,
+        SandboxRunner(trusted=loaded.trusted),
+        history,
+        project_python(root),
+        timeout_s=settings.sandbox_timeout_s,
+        memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
+        allow_network=settings.sandbox_allow_network,
+        progress=lambda message: print(f"aqe flaky: {message}", file=sys.stderr),
+    )
+    try:
+        summary = runner.run(args.tests, runs)
+    except SandboxRefused as error:
+        print(f"aqe flaky run: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    notes = {note for record in summary.runs for note in record.sandbox.notes}
+    for note in sorted(notes):
+        print(f"aqe flaky: sandbox: {note}", file=sys.stderr)
+    problems = [record for record in summary.runs if record.problem and not (record.passed or record.failed)]
+    print(
+        f"aqe flaky: {len(summary.runs)} runs done, {len(summary.suspects)} tests failed at least once; "
+        "see `aqe flaky report`",
+        file=sys.stderr,
+    )
+    return EXIT_FINDINGS if problems and len(problems) == len(summary.runs) else EXIT_OK
+
+
+def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
+    from aqe.flaky.identity import code_version
+    from aqe.flaky.runs import expand_patterns, ingest_reports
+
+    paths = list(args.reports) or expand_patterns(root, settings.junit_paths)
+    if not paths:
+        print("aqe flaky ingest: no reports given and none match the junitPaths setting", file=sys.stderr)
+        return EXIT_USAGE
+    version = args.code_version or code_version(root)
+    added, problems = ingest_reports(history, root, [p.resolve() for p in paths], version)
+    for problem in problems:
+        print(f"aqe flaky ingest: {problem}", file=sys.stderr)
+    for path, count, known in added:
+        state = "already in the history" if known else f"{count} results added"
+        print(f"{path}: {state}")
+    return EXIT_OK if added else EXIT_FINDINGS
+
+
+def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
+    from aqe.flaky.analysis import analyze_history, flaky_findings
+    from aqe.flaky.identity import code_version
+    from aqe.flaky.report import render_json, render_text
+    from aqe.flaky.runs import expand_patterns, ingest_reports
+    from aqe.flaky.scoring import Verdict
+    from aqe.report.sarif import line_text_from_files, render_sarif
+
+    patterns = settings.junit_paths
+    if patterns:
+        _, problems = ingest_reports(history, root, expand_patterns(root, patterns), code_version(root))
+        for problem in problems:
+            print(f"aqe flaky: {problem}", file=sys.stderr)
+    band = (settings.flaky_score_min, settings.flaky_score_max)
+    verdicts = analyze_history(history, root, band)
+    if not verdicts:
+        print("aqe flaky report: no test history yet; run `aqe flaky run` or `aqe flaky ingest`", file=sys.stderr)
+        return EXIT_USAGE
+    explanations = _explain_flaky(verdicts, root, settings) if args.explain else None
+    if args.format == "json":
+        output = render_json(verdicts, root, explanations)
+    elif args.format == "sarif":
+        lines = line_text_from_files(root)
+        output = render_sarif(flaky_findings(verdicts, root), root, rules=(), tool_version=__version__, line_text=lines)
+    else:
+        output = render_text(verdicts, show_all=args.all, explanations=explanations)
+    _write(output, args.output)
+    flaky = any(v.verdict is Verdict.FLAKY for v in verdicts)
+    return EXIT_FINDINGS if args.fail_on == "flaky" and flaky else EXIT_OK
+
+
+def _explain_flaky(verdicts: list[TestVerdict], root: Path, settings: Settings) -> dict[str, str]:
+    from aqe.flaky.explain import OPTIONS, explanation_prompt
+    from aqe.flaky.identity import TestIdentity, TestSources
+    from aqe.flaky.scoring import Verdict
+    from aqe.llm.factory import build_router
+    from aqe.llm.types import ProviderError
+
+    router = build_router(settings, root)
+    sources = TestSources(root)
+    answers: dict[str, str] = {}
+    try:
+        for verdict in verdicts:
+            if verdict.verdict is not Verdict.FLAKY:
+                continue
+            score = verdict.score
+            source = sources.context_source(TestIdentity(score.test_id, score.file, score.name, score.class_name))
+            try:
+                completion = router.complete(explanation_prompt(verdict, source), OPTIONS)
+            except ProviderError as error:
+                print(f"aqe flaky report: the model could not explain {verdict.test_id}: {error}", file=sys.stderr)
+                break
+            answers[verdict.test_id] = completion.text.strip()
+    finally:
+        router.close()
+    return answers
 
 
 def render_rules_markdown() -> str:

@@ -123,9 +123,10 @@ _LEARNING = "Learning"
 _COVERAGE = "Coverage"
 _FLAKY = "Flaky tests"
 _TESTGEN = "Test generation"
+_SANDBOX = "Sandbox"
 
 GROUPS: tuple[str, ...] = (
-    _REVIEW, _EDITOR, _PRIVACY, _LOCAL_MODEL, _CLOUD, _INDEX, _LEARNING, _COVERAGE, _FLAKY, _TESTGEN,
+    _REVIEW, _EDITOR, _PRIVACY, _LOCAL_MODEL, _CLOUD, _INDEX, _LEARNING, _COVERAGE, _FLAKY, _TESTGEN, _SANDBOX,
 )  # fmt: skip
 
 
@@ -426,11 +427,21 @@ class Settings:
     coverage_paths: tuple[str, ...] = field(
         default=(),
         metadata=_meta(
-            "Coverage reports (coverage.py JSON/XML, LCOV) to read, relative to the workspace root.", _COVERAGE
+            "Coverage data to read (a coverage.py data file or JSON report, Cobertura XML, LCOV), glob patterns "
+            "relative to the workspace root; empty looks for the usual names (.coverage, coverage.json, "
+            "coverage.xml, lcov.info, coverage/lcov.info, ...). Re-read when the files change.",
+            _COVERAGE,
+            implemented=True,
         ),
     )
     coverage_on_save: bool = field(
-        default=False, metadata=_meta("Re-read the coverage reports whenever a file is saved.", _COVERAGE)
+        default=False,
+        metadata=_meta(
+            "After a Python file is saved, run the tests that import it with coverage, in the sandbox and in the "
+            "background, then refresh the coverage hints.",
+            _COVERAGE,
+            implemented=True,
+        ),
     )
     gap_threshold: float = field(
         default=0.3,
@@ -440,7 +451,12 @@ class Settings:
     )
     junit_paths: tuple[str, ...] = field(
         default=(),
-        metadata=_meta("JUnit XML reports (glob patterns allowed) whose history is used to spot flaky tests.", _FLAKY),
+        metadata=_meta(
+            "JUnit XML reports (glob patterns allowed, relative to the workspace root) added to the test history "
+            "that flaky-test verdicts come from; each report is read once.",
+            _FLAKY,
+            implemented=True,
+        ),
     )
     flaky_score_min: float = field(
         default=0.1,
@@ -449,6 +465,7 @@ class Settings:
             _FLAKY,
             minimum=0,
             maximum=1,
+            implemented=True,
         ),
     )
     flaky_score_max: float = field(
@@ -458,6 +475,47 @@ class Settings:
             _FLAKY,
             minimum=0,
             maximum=1,
+            implemented=True,
+        ),
+    )
+    flaky_reruns: int = field(
+        default=20,
+        metadata=_meta(
+            "How many times `aqe flaky run` runs each test by default (in order, shuffled and alone).",
+            _FLAKY,
+            minimum=2,
+            maximum=1000,
+            implemented=True,
+        ),
+    )
+    sandbox_timeout_s: float = field(
+        default=300.0,
+        metadata=_meta(
+            "Wall-clock limit for one sandboxed test run, in seconds; the whole process tree is stopped after it.",
+            _SANDBOX,
+            minimum=1,
+            maximum=86_400,
+            implemented=True,
+        ),
+    )
+    sandbox_memory_mb: int = field(
+        default=2048,
+        metadata=_meta(
+            "Address-space limit per sandboxed process, in megabytes (Node.js test runners may need more).",
+            _SANDBOX,
+            minimum=64,
+            maximum=1_048_576,
+            implemented=True,
+        ),
+    )
+    sandbox_allow_network: bool = field(
+        default=False,
+        metadata=_meta(
+            "Let sandboxed test runs use the network. Off, they get a private loopback only (where the kernel "
+            "allows user namespaces).",
+            _SANDBOX,
+            scope=Scope.USER,
+            implemented=True,
         ),
     )
     test_generation_candidates: int = field(

@@ -737,7 +737,9 @@ def test_schema_defaults_match_the_settings_defaults() -> None:
 def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
     machine = {key for key, entry in settings_schema().items() if entry["scope"] == "machine"}
 
-    assert machine == {"privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath"}
+    assert machine == {
+        "privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath", "sandboxAllowNetwork"
+    }  # fmt: skip
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}
 
 

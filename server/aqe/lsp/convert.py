@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from aqe.findings import Finding, FindingTag, Position, Severity, Span, TextEdit
+from aqe.findings import Finding, FindingSource, FindingTag, Position, Severity, Span, TextEdit
 from aqe.parsing.document import ContentChange
 
 _SEVERITY = {
@@ -18,6 +18,7 @@ _TAGS = {
     FindingTag.DEPRECATED: types.DiagnosticTag.Deprecated,
 }
 DIAGNOSTIC_SOURCE = "aqe"
+_SOURCES = {FindingSource.COVERAGE: "coverage", FindingSource.FLAKY: "flaky"}
 
 
 def to_lsp_range(span: Span) -> types.Range:
@@ -39,7 +40,7 @@ def to_diagnostic(finding: Finding) -> types.Diagnostic:
         message=finding.message,
         severity=_SEVERITY[finding.severity],
         code=finding.rule_id,
-        source=DIAGNOSTIC_SOURCE,
+        source=_SOURCES.get(finding.source, DIAGNOSTIC_SOURCE),
         tags=[_TAGS[t] for t in finding.tags] or None,
         data={"ruleId": finding.rule_id, "fixable": finding.fix is not None},
     )

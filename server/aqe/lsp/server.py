@@ -6,9 +6,9 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -20,9 +20,18 @@ from aqe.engine import Engine
 from aqe.lsp.framing import FrameError
 from aqe.lsp.protocol import AqeProtocol
 
+if TYPE_CHECKING:
+    from aqe.engine import OpenDocument
+    from aqe.findings import Finding
+
 log = logging.getLogger(__name__)
 
-CodeActionProvider = Callable[["AqeLanguageServer", types.CodeActionParams], Awaitable[list[types.CodeAction]]]
+DiagnosticProvider = Callable[[str, "OpenDocument"], "Sequence[Finding]"]
+"""(uri, open document) -> more findings for it; called in a worker thread with each analysis."""
+CodeActionProvider = Callable[
+    ["AqeLanguageServer", types.CodeActionParams], "list[types.CodeAction] | Awaitable[list[types.CodeAction]]"
+]
+"""Code actions beyond the rules' fixes (coverage, flaky tests, related tests, generate test)."""
 
 _NOTIFY_THRESHOLD = {
     "off": None,
@@ -138,8 +147,16 @@ class AqeLanguageServer(LanguageServer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shown_messages: set[str] = set()
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        # Features beyond the rules (coverage, flaky tests, the index, test generation) add to the one
+        # diagnostics stream and the one code-action handler through these: LSP allows one handler
+        # per method.
+        self.diagnostic_providers: list[DiagnosticProvider] = []
         self.code_action_providers: list[CodeActionProvider] = []
-        """Features that add code actions (related tests, generate test, ...) beyond the rules' fixes."""
+
+    @property
+    def trusted(self) -> bool:
+        """The editor's workspace trust: an untrusted workspace never has its code run."""
+        return self.loaded_settings.trusted if self.loaded_settings is not None else True
 
     @property
     def settings(self) -> Settings:
@@ -281,7 +298,10 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
     return tuple(Path(os.path.realpath(r)) for r in roots)
 
 
-FEATURES = ("lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "index")
+FEATURES = (
+    "lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "index", "coverage",
+    "flaky",
+)  # fmt: skip
 
 
 def create_server() -> AqeLanguageServer:

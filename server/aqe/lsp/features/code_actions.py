@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from lsprotocol import types
@@ -25,54 +26,61 @@ def register(server: AqeLanguageServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
     async def code_action(ls: AqeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        uri = params.text_document.uri
-        document = ls.engine.get_document(uri)
-        if document is None or document.parsed is None:
-            return []
-        feature = DiagnosticsFeature.of(ls)
-        analysis = feature.latest(uri) or await feature.analyze(uri)
-        if analysis is None or analysis.version != document.version or document.parsed is None:
-            return []
-        parsed = document.parsed
-        only = params.context.only
-        actions: list[types.CodeAction] = []
-        if _wants(only, types.CodeActionKind.QuickFix):
-            for finding in _findings_in_context(analysis.findings, params):
-                diagnostic = to_diagnostic(finding)
-                if finding.fix is not None:
-                    actions.append(
-                        types.CodeAction(
-                            title=finding.fix.title,
-                            kind=types.CodeActionKind.QuickFix,
-                            diagnostics=[diagnostic],
-                            is_preferred=True,
-                            edit=_workspace_edit(ls, uri, document.version, finding.fix.edits),
-                        )
-                    )
-                actions.append(
-                    types.CodeAction(
-                        title=f"Ignore {finding.rule_id} on this line",
-                        kind=types.CodeActionKind.QuickFix,
-                        diagnostics=[diagnostic],
-                        edit=_workspace_edit(ls, uri, document.version, (suppression_edit(parsed, finding),)),
-                    )
-                )
-        if only and any(_is_fix_all(kind) for kind in only):
-            edits = _non_overlapping_fix_edits(analysis.findings)
-            if edits:
-                actions.append(
-                    types.CodeAction(
-                        title="aqe: apply all safe fixes",
-                        kind=FIX_ALL_KIND,
-                        edit=_workspace_edit(ls, uri, document.version, edits),
-                    )
-                )
+        actions = await _rule_actions(ls, params)
         for provider in ls.code_action_providers:
             try:
-                actions += await provider(ls, params)
+                provided = provider(ls, params)
+                actions.extend(await provided if inspect.isawaitable(provided) else provided)
             except Exception:
-                log.exception("a code action provider failed; its actions are left out")
+                log.exception("a code action provider failed on %s", params.text_document.uri)
         return actions
+
+
+async def _rule_actions(ls: AqeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """The rules' quick fixes, "Ignore here" and fix-all."""
+    uri = params.text_document.uri
+    document = ls.engine.get_document(uri)
+    if document is None or document.parsed is None:
+        return []
+    feature = DiagnosticsFeature.of(ls)
+    analysis = feature.latest(uri) or await feature.analyze(uri)
+    if analysis is None or analysis.version != document.version or document.parsed is None:
+        return []
+    parsed = document.parsed
+    only = params.context.only
+    actions: list[types.CodeAction] = []
+    if _wants(only, types.CodeActionKind.QuickFix):
+        for finding in _findings_in_context(analysis.findings, params):
+            diagnostic = to_diagnostic(finding)
+            if finding.fix is not None:
+                actions.append(
+                    types.CodeAction(
+                        title=finding.fix.title,
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic],
+                        is_preferred=True,
+                        edit=_workspace_edit(ls, uri, document.version, finding.fix.edits),
+                    )
+                )
+            actions.append(
+                types.CodeAction(
+                    title=f"Ignore {finding.rule_id} on this line",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic],
+                    edit=_workspace_edit(ls, uri, document.version, (suppression_edit(parsed, finding),)),
+                )
+            )
+    if only and any(_is_fix_all(kind) for kind in only):
+        edits = _non_overlapping_fix_edits(analysis.findings)
+        if edits:
+            actions.append(
+                types.CodeAction(
+                    title="aqe: apply all safe fixes",
+                    kind=FIX_ALL_KIND,
+                    edit=_workspace_edit(ls, uri, document.version, edits),
+                )
+            )
+    return actions
 
 
 def _wants(only: list[str] | None, kind: str) -> bool:

@@ -15,6 +15,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from aqe.engine import FileAnalysis
+from aqe.findings import Finding
 from aqe.lsp.convert import DIAGNOSTIC_SOURCE, to_diagnostic
 from aqe.lsp.server import AqeLanguageServer
 from aqe.workspace import FileSkipped, SkipReason, path_from_uri
@@ -33,6 +34,7 @@ class DiagnosticsFeature:
         self.generation = 0  # bumped when settings change, so pulled result ids go stale
         self._pending: dict[str, asyncio.Task[Any]] = {}
         self._latest: dict[str, FileAnalysis] = {}
+        self._extras: dict[str, tuple[int | None, tuple[Finding, ...]]] = {}
         self.noticed: set[tuple[str, SkipReason]] = set()
 
     @classmethod
@@ -61,12 +63,32 @@ class DiagnosticsFeature:
     # --- analysis -----------------------------------------------------------------------------------
 
     async def analyze(self, uri: str) -> FileAnalysis | None:
-        """Analyse the open document in a worker thread and remember the result."""
+        """Analyse the open document in a worker thread and remember the result (and what the other
+        diagnostic providers, coverage and flaky tests, found in the same document version)."""
         loop = asyncio.get_running_loop()
-        analysis = await loop.run_in_executor(self.server.thread_pool, self.server.engine.analyze_open_document, uri)
+        analysis, extras = await loop.run_in_executor(self.server.thread_pool, self._analyze_with_extras, uri)
         if analysis is not None and self.server.engine.get_document(uri) is not None:  # not closed meanwhile
             self._latest[uri] = analysis
+            self._extras[uri] = (analysis.version, extras)
         return analysis
+
+    def _analyze_with_extras(self, uri: str) -> tuple[FileAnalysis | None, tuple[Finding, ...]]:
+        analysis = self.server.engine.analyze_open_document(uri)
+        document = self.server.engine.get_document(uri)
+        if analysis is None or document is None or analysis.skipped is not None:
+            return analysis, ()
+        extras: list[Finding] = []
+        for provider in self.server.diagnostic_providers:
+            try:
+                extras.extend(provider(uri, document))
+            except Exception:
+                log.exception("a diagnostic provider failed on %s; its findings are left out", uri)
+        return analysis, tuple(extras)
+
+    def extras(self, uri: str, version: int | None) -> tuple[Finding, ...]:
+        """The providers' findings computed with the analysis of this version of the document."""
+        known = self._extras.get(uri)
+        return known[1] if known is not None and known[0] == version else ()
 
     def latest(self, uri: str) -> FileAnalysis | None:
         """The last analysis of the document's current version, if there is one."""
@@ -92,6 +114,7 @@ class DiagnosticsFeature:
         if pending is not None:
             pending.cancel()
         self._latest.pop(uri, None)
+        self._extras.pop(uri, None)
         if not self.pull:
             self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -116,7 +139,7 @@ class DiagnosticsFeature:
         if analysis is None or current is None or current.version != analysis.version:
             return  # a newer change has its own run scheduled
         self._pending.pop(uri, None)
-        diagnostics = diagnostics_of(self.server, analysis)
+        diagnostics = diagnostics_of(self.server, analysis, uri)
         self.server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=analysis.version)
         )
@@ -133,7 +156,7 @@ class DiagnosticsFeature:
         if params.previous_result_id == result_id:
             return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
         analysis = await self.analyze(uri)
-        items = diagnostics_of(ls, analysis) if analysis else []
+        items = diagnostics_of(ls, analysis, uri) if analysis else []
         return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
 
     async def _analyze_unopened(self, uri: str) -> FileAnalysis | None:
@@ -146,10 +169,11 @@ class DiagnosticsFeature:
         return await loop.run_in_executor(self.server.thread_pool, self.server.engine.analyze_file, path)
 
 
-def diagnostics_of(server: AqeLanguageServer, analysis: FileAnalysis) -> list[types.Diagnostic]:
+def diagnostics_of(server: AqeLanguageServer, analysis: FileAnalysis, uri: str | None = None) -> list[types.Diagnostic]:
     if analysis.skipped is not None:
         return skipped_diagnostics(server, analysis.skipped)
-    return [to_diagnostic(finding) for finding in analysis.findings]
+    extras = DiagnosticsFeature.of(server).extras(uri, analysis.version) if uri is not None else ()
+    return [to_diagnostic(finding) for finding in (*analysis.findings, *extras)]
 
 
 def skipped_diagnostics(server: AqeLanguageServer, skipped: FileSkipped) -> list[types.Diagnostic]:

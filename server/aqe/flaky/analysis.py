@@ -1,0 +1,101 @@
+"""From the history to what the user sees: per test, its score, what order does to it, its likely
+root cause, and where it is defined. One function of the history, used by the CLI report, the
+editor's diagnostics and the benchmark alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aqe.findings import Finding, FindingSource, Severity, Span
+from aqe.flaky.classify import ADVICE, Classification, RootCause, classify
+from aqe.flaky.history import History, HistoryRow
+from aqe.flaky.identity import TestIdentity, TestSources
+from aqe.flaky.scoring import OrderEvidence, TestScore, Verdict, order_evidence, score_tests
+from aqe.parsing.languages import language_for_path
+
+RULE_ID = "flaky-test"
+
+SimilarFailures = Callable[[str, int], list[str]]
+"""(failure message, k) -> descriptions of similar known failures, from the knowledge base's
+`aqe/failure-patterns/*` once the workspace index provides it; unused until then."""
+
+
+@dataclass(frozen=True)
+class TestVerdict:
+    __test__ = False  # a name pytest would otherwise try to collect
+
+    score: TestScore
+    order: OrderEvidence | None
+    classification: Classification | None
+    definition: Span | None
+    """Where the test is defined (its name), when its file and definition were found."""
+
+    @property
+    def test_id(self) -> str:
+        return self.score.test_id
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.score.verdict
+
+    @property
+    def cause(self) -> RootCause | None:
+        return self.classification.cause if self.classification else None
+
+    def message(self) -> str:
+        """`flaky: 7 flips in 20 runs (fails 35%, 95% CI 18-57%), likely order-dependent: ...`."""
+        text = f"{self.verdict.value}: {self.score.summary()}"
+        if self.classification is not None:
+            text += f", {self.classification.explanation()}"
+        return text
+
+    def advice(self) -> str | None:
+        return ADVICE[self.cause] if self.cause is not None else None
+
+
+def analyze(
+    rows: Sequence[HistoryRow],
+    root: Path,
+    band: tuple[float, float] = (0.1, 0.9),
+    sources: TestSources | None = None,
+    similar_failures: SimilarFailures | None = None,
+) -> list[TestVerdict]:
+    """Every test in the history, scored; nondeterministic ones also classified."""
+    sources = sources or TestSources(root)
+    verdicts = []
+    for score in score_tests(rows, band):
+        identity = TestIdentity(score.test_id, score.file, score.name, score.class_name)
+        unit = sources.unit_of(identity)
+        order = classification = None
+        if score.is_nondeterministic:
+            order = order_evidence(score, rows)
+            language = language_for_path(score.file) if score.file else None
+            classification = classify(score, order, sources.context_source(identity), language)
+        verdicts.append(TestVerdict(score, order, classification, unit.name_span if unit is not None else None))
+    return verdicts
+
+
+def analyze_history(history: History, root: Path, band: tuple[float, float] = (0.1, 0.9)) -> list[TestVerdict]:
+    return analyze(history.rows(), root, band)
+
+
+def flaky_findings(verdicts: Sequence[TestVerdict], root: Path) -> list[Finding]:
+    """A warning on the definition of every flaky test whose definition was found."""
+    findings = []
+    for verdict in verdicts:
+        if verdict.verdict is not Verdict.FLAKY or verdict.definition is None or verdict.score.file is None:
+            continue
+        findings.append(
+            Finding(
+                path=str(root / verdict.score.file),
+                span=verdict.definition,
+                rule_id=RULE_ID,
+                severity=Severity.WARNING,
+                message=verdict.message(),
+                source=FindingSource.FLAKY,
+                confidence=verdict.score.confidence,
+            )
+        )
+    return findings

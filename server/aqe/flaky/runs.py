@@ -1,0 +1,210 @@
+"""`aqe flaky run`: make history by running the tests again and again, in the sandbox.
+
+A budget of N runs per test is spent as (by default, N = 20): 80% whole-suite runs, half in the
+project's order and half shuffled with a seed, then 20% runs alone for every test that failed at
+least once — the runs that tell "fails because of an earlier test" from "fails by itself". Every run
+is a JUnit report ingested into the history with its kind, so verdicts can compare them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aqe.flaky.history import History
+from aqe.flaky.identity import TestSources, code_version, identify
+from aqe.flaky.junit import JUnitFormatError, JUnitReport, read_junit
+from aqe.llm.types import CancelToken
+from aqe.sandbox.pytest_command import pytest_environment
+from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
+
+log = logging.getLogger(__name__)
+
+REPORT_NAME = ".aqe-junit.xml"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    in_order: int
+    shuffled: int
+    alone: int
+
+    @classmethod
+    def for_budget(cls, runs: int) -> RunPlan:
+        if runs < 2:
+            raise ValueError("a flaky run needs at least 2 runs per test")
+        alone = max(1, runs // 5)
+        suite = runs - alone
+        return cls(in_order=(suite + 1) // 2, shuffled=suite // 2, alone=alone)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    kind: str
+    label: str
+    passed: int
+    failed: int
+    sandbox: SandboxResult
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class FlakyRunSummary:
+    code_version: str | None
+    runs: tuple[RunRecord, ...]
+    suspects: tuple[str, ...]
+    cancelled: bool
+
+
+ProgressCallback = Callable[[str], None]
+
+
+def _junit_path(work_report: bytes, scratch: Path, index: int) -> Path:
+    path = scratch / f"run-{index:04d}.xml"
+    path.write_bytes(work_report)
+    return path
+
+
+class FlakyRunner:
+    def __init__(
+        self,
+        root: Path,
+        runner: SandboxRunner,
+        history: History,
+        python: str,
+        *,
+        timeout_s: float,
+        memory_bytes: int | None,
+        allow_network: bool,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.root = root
+        self.runner = runner
+        self.history = history
+        self.python = python
+        self.timeout_s = timeout_s
+        self.memory_bytes = memory_bytes
+        self.allow_network = allow_network
+        self.progress = progress or (lambda message: None)
+
+    def _spec(self, tests: Sequence[str], order: str | None) -> SandboxSpec:
+        command = [self.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "aqe_order",
+                   f"--junitxml={REPORT_NAME}", "-o", "junit_family=xunit2"]  # fmt: skip
+        if order:
+            command.append(f"--aqe-order={order}")
+        command.extend(tests)
+        return SandboxSpec(
+            command=tuple(command),
+            copy_from=self.root,
+            env=pytest_environment(),
+            timeout_s=self.timeout_s,
+            memory_bytes=self.memory_bytes,
+            allow_network=self.allow_network,
+            collect=(REPORT_NAME,),
+        )
+
+    def _one(
+        self,
+        tests: Sequence[str],
+        order: str | None,
+        kind: str,
+        label: str,
+        scratch: Path,
+        index: int,
+        version: str | None,
+        sources: TestSources,
+        cancel: CancelToken,
+    ) -> tuple[RunRecord, JUnitReport | None]:
+        result = self.runner.run(self._spec(tests, order), cancel)
+        raw = result.artifacts.get(REPORT_NAME)
+        if raw is None:
+            reason = result.stopped_reason or (result.stderr_tail.strip().splitlines() or ["no report"])[-1]
+            return RunRecord(kind, label, 0, 0, result, f"no JUnit report ({reason})"), None
+        try:
+            report = read_junit(_junit_path(raw, scratch, index))
+        except JUnitFormatError as error:
+            return RunRecord(kind, label, 0, 0, result, str(error)), None
+        self.history.ingest(report, self.root, run_kind=kind, version=version, sources=sources)
+        failed = sum(1 for case in report.cases if case.outcome.is_failure)
+        passed = sum(1 for case in report.cases if case.outcome.value == "passed")
+        return RunRecord(kind, label, passed, failed, result, "; ".join(report.problems) or None), report
+
+    def run(self, tests: Sequence[str], runs: int, cancel: CancelToken | None = None) -> FlakyRunSummary:
+        """Blocking; returns early (cancelled=True) when `cancel` is set."""
+        import tempfile
+
+        cancel = cancel or CancelToken()
+        plan = RunPlan.for_budget(runs)
+        version = code_version(self.root)
+        sources = TestSources(self.root)
+        records: list[RunRecord] = []
+        failed_ids: dict[str, str] = {}  # test id -> the node id to run it alone
+        schedule = [("suite", None, f"in order {i + 1}/{plan.in_order}") for i in range(plan.in_order)]
+        schedule += [("shuffled", f"shuffle:{i + 1}", f"shuffled (seed {i + 1})") for i in range(plan.shuffled)]
+        with tempfile.TemporaryDirectory(prefix="aqe-flaky-") as scratch_name:
+            scratch = Path(scratch_name)
+            index = 0
+            for kind, order, label in schedule:
+                if cancel.cancelled:
+                    break
+                index += 1
+                record, report = self._one(tests, order, kind, label, scratch, index, version, sources, cancel)
+                records.append(record)
+                self.progress(_describe(index, len(schedule), record))
+                for case in report.cases if report else ():
+                    if case.outcome.is_failure:
+                        identity = identify(case, self.root)
+                        failed_ids.setdefault(identity.test_id, identity.test_id)
+            # Only tests pytest can be asked for by node id (their file is known) can run alone.
+            suspects = sorted(test_id for test_id in failed_ids if ".py::" in test_id)
+            for test_id in suspects:
+                for attempt in range(plan.alone):
+                    if cancel.cancelled:
+                        break
+                    index += 1
+                    label = f"alone {attempt + 1}/{plan.alone}: {test_id}"
+                    record, _ = self._one([test_id], None, "isolated", label, scratch, index, version, sources, cancel)
+                    records.append(record)
+                    self.progress(_describe(index, None, record))
+        return FlakyRunSummary(version, tuple(records), tuple(suspects), cancel.cancelled)
+
+
+def _describe(index: int, total: int | None, record: RunRecord) -> str:
+    where = f"run {index}" + (f"/{total}" if total else "")
+    if record.problem and not (record.passed or record.failed):
+        return f"{where} {record.label}: {record.problem}"
+    return f"{where} {record.label}: {record.passed} passed, {record.failed} failed"
+
+
+def ingest_reports(
+    history: History, root: Path, paths: Sequence[Path], version: str | None
+) -> tuple[list[tuple[Path, int, bool]], list[str]]:
+    """Add JUnit reports to the history: (path, results added, already known) and the problems met."""
+    added: list[tuple[Path, int, bool]] = []
+    problems: list[str] = []
+    sources = TestSources(root)
+    for path in paths:
+        try:
+            report = read_junit(path)
+        except (JUnitFormatError, OSError) as error:
+            problems.append(str(error))
+            continue
+        problems.extend(report.problems)
+        result = history.ingest(report, root, version=version, sources=sources)
+        added.append((path, result.added, result.already_known))
+    return added, problems
+
+
+def expand_patterns(root: Path, patterns: Sequence[str]) -> list[Path]:
+    import glob
+
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) else str(root / pattern)
+        for match in sorted(glob.glob(full, recursive=True)):
+            if Path(match).is_file():
+                found[Path(match)] = None
+    return list(found)

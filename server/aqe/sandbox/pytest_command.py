@@ -1,0 +1,26 @@
+"""How aqe runs a project's pytest in the sandbox: which interpreter, and the plugin folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PLUGINS_DIR = Path(__file__).parent / "plugins"
+"""Stand-alone pytest plugins (`-p aqe_order`), put on the run's PYTHONPATH by their folder alone."""
+
+_VENV_NAMES = (".venv", "venv", ".env", "env")
+
+
+def project_python(root: Path) -> str:
+    """The project's own virtual environment when it has one (its dependencies are there), else the
+    interpreter aqe runs in."""
+    for name in _VENV_NAMES:
+        for candidate in (root / name / "bin" / "python", root / name / "Scripts" / "python.exe"):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return sys.executable
+
+
+def pytest_environment() -> tuple[tuple[str, str], ...]:
+    return (("PYTHONPATH", str(PLUGINS_DIR)),)

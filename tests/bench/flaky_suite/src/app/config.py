@@ -1,0 +1,5 @@
+SETTINGS = {"debug": False}
+
+
+def log_level() -> str:
+    return "DEBUG" if SETTINGS["debug"] else "INFO"

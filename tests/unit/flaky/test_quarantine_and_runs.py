@@ -1,0 +1,160 @@
+"""Quarantine edits per the team's convention, and real reruns in the sandbox."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from aqe.findings import TextEdit
+from aqe.flaky.analysis import analyze
+from aqe.flaky.history import History
+from aqe.flaky.quarantine import quarantine_edits, uses_rerunfailures
+from aqe.flaky.runs import FlakyRunner, RunPlan, expand_patterns, ingest_reports
+from aqe.flaky.scoring import Verdict
+from aqe.parsing.document import ParsedDocument
+from aqe.parsing.languages import Language
+from aqe.parsing.units import extract_units
+from aqe.sandbox.runner import SandboxRefused, SandboxRunner
+
+
+def _apply(text: str, edits: tuple[TextEdit, ...]) -> str:
+    lines = text.splitlines(keepends=True)
+    for edit in sorted(edits, key=lambda e: e.span.start, reverse=True):
+        lines.insert(edit.span.start.line, edit.new_text)
+    return "".join(lines)
+
+
+def _unit(document: ParsedDocument, name: str):
+    return next(u for u in extract_units(document) if u.name == name)
+
+
+SOURCE = textwrap.dedent(
+    '''\
+    """Cart tests."""
+    from __future__ import annotations
+
+    from shop import Cart
+
+
+    class TestCart:
+        def test_total(self):
+            assert Cart().total() == 0
+    '''
+)
+
+
+def test_xfail_is_the_default_and_pytest_is_imported_where_imports_may_go(tmp_path):
+    document = ParsedDocument.parse(str(tmp_path / "tests" / "test_cart.py"), SOURCE, Language.PYTHON)
+    edits = quarantine_edits(document, _unit(document, "test_total"), "3 flips in 10 runs", rerunfailures=False)
+    result = _apply(SOURCE, edits)
+    assert result.splitlines()[2] == "import pytest"
+    assert (
+        '    @pytest.mark.xfail(strict=False, reason="flaky: 3 flips in 10 runs")\n    def test_total(self):' in result
+    )
+    compile(result, "test_cart.py", "exec")
+
+
+def test_with_pytest_rerunfailures_the_flaky_marker_is_used(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project.optional-dependencies]\ntest = ["pytest-rerunfailures>=14"]\n')
+    assert uses_rerunfailures(tmp_path)
+    text = "import pytest\n\n\ndef test_total():\n    assert True\n"
+    document = ParsedDocument.parse(str(tmp_path / "test_t.py"), text, Language.PYTHON)
+    edits = quarantine_edits(document, _unit(document, "test_total"), "x", rerunfailures=True)
+    assert [e.new_text for e in edits] == ["@pytest.mark.flaky(reruns=3)\n"]
+
+
+def test_the_convention_is_also_read_from_markers_already_in_use(tmp_path):
+    assert not uses_rerunfailures(tmp_path)
+    assert uses_rerunfailures(tmp_path, "@pytest.mark.flaky(reruns=2)\ndef test_a(): ...")
+
+
+def test_a_test_already_quarantined_gets_no_edit(tmp_path):
+    text = "import pytest\n\n@pytest.mark.xfail(strict=False)\ndef test_total():\n    assert True\n"
+    document = ParsedDocument.parse(str(tmp_path / "test_t.py"), text, Language.PYTHON)
+    assert quarantine_edits(document, _unit(document, "test_total"), "x", rerunfailures=False) == ()
+
+
+def test_quotes_in_the_reason_are_kept_valid_python(tmp_path):
+    text = "def test_total():\n    assert True\n"
+    document = ParsedDocument.parse(str(tmp_path / "test_t.py"), text, Language.PYTHON)
+    edits = quarantine_edits(document, _unit(document, "test_total"), 'fails "sometimes" \\ often', rerunfailures=False)
+    compile(_apply(text, edits), "test_t.py", "exec")
+
+
+def test_the_run_budget_is_split_between_suite_shuffled_and_alone():
+    assert RunPlan.for_budget(20) == RunPlan(in_order=8, shuffled=8, alone=4)
+    assert RunPlan.for_budget(2) == RunPlan(in_order=1, shuffled=0, alone=1)
+    with pytest.raises(ValueError):
+        RunPlan.for_budget(1)
+
+
+@pytest.fixture
+def flaky_project(tmp_path) -> Path:
+    root = tmp_path / "proj"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_mixed.py").write_text(
+        textwrap.dedent(
+            """\
+            STATE = {}
+
+
+            def test_stable():
+                assert 2 + 2 == 4
+
+
+            def test_needs_setup():
+                assert STATE.get("ready")
+
+
+            def test_sets_up():
+                STATE["ready"] = True
+            """
+        )
+    )
+    return root.resolve()
+
+
+def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_test(flaky_project):
+    history = History.for_workspace(flaky_project, ".aqe")
+    messages: list[str] = []
+    runner = FlakyRunner(
+        flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120, memory_bytes=None,
+        allow_network=False, progress=messages.append,
+    )  # fmt: skip
+    summary = runner.run([], 6)
+    assert [r.kind for r in summary.runs][:5] == ["suite", "suite", "suite", "shuffled", "shuffled"]
+    assert summary.suspects == ("tests/test_mixed.py::test_needs_setup",)
+    assert [r.kind for r in summary.runs][5:] == ["isolated"]
+    assert len(messages) == len(summary.runs)
+    verdicts = {v.test_id: v for v in analyze(history.rows(), flaky_project)}
+    needs = verdicts["tests/test_mixed.py::test_needs_setup"]
+    assert needs.score.by_kind["isolated"].failures == 1
+    assert needs.score.by_kind["suite"].failures == 3  # it runs before test_sets_up in file order
+    assert verdicts["tests/test_mixed.py::test_stable"].verdict is Verdict.STABLE
+    assert not (flaky_project / ".aqe-junit.xml").exists()
+
+
+def test_an_untrusted_workspace_is_never_rerun(flaky_project):
+    history = History.for_workspace(flaky_project, ".aqe")
+    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=False), history, sys.executable, timeout_s=60,
+                         memory_bytes=None, allow_network=False)  # fmt: skip
+    with pytest.raises(SandboxRefused):
+        runner.run([], 4)
+    assert history.rows() == []
+
+
+def test_configured_report_patterns_are_ingested_once(flaky_project):
+    reports = flaky_project / "reports"
+    reports.mkdir()
+    (reports / "a.xml").write_text('<testsuite><testcase classname="tests.test_mixed" name="test_stable"/></testsuite>')
+    (reports / "b.xml").write_text("<testsuite><testcase")
+    history = History.for_workspace(flaky_project, ".aqe")
+    paths = expand_patterns(flaky_project, ["reports/*.xml"])
+    added, problems = ingest_reports(history, flaky_project, paths, "v1")
+    assert [(p.name, n, known) for p, n, known in added] == [("a.xml", 1, False), ("b.xml", 0, False)]
+    assert "b.xml" in problems[0]
+    again, _ = ingest_reports(history, flaky_project, paths, "v1")
+    assert [known for _, _, known in again] == [True, True]

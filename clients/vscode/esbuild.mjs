@@ -10,5 +10,6 @@ await build({
   platform: "node",
   target: "node20",
   sourcemap: true,
+  minify: true,
   logLevel: "warning",
 });

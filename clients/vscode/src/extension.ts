@@ -11,14 +11,6 @@ import { STATUS_NOTIFICATION, ServerStatus, StatusItem } from "./status";
 
 export const LANGUAGES = ["python", "javascript", "javascriptreact", "typescript", "typescriptreact"];
 
-/** What other extensions (and the end-to-end tests) can ask of a running aqe extension. */
-export interface AqeApi {
-  /** The server's process id while it runs. */
-  serverPid(): number | undefined;
-  /** The commands the running server offers (executeCommandProvider.commands). */
-  serverCommands(): string[];
-}
-
 class AqeExtension implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
@@ -32,7 +24,7 @@ class AqeExtension implements vscode.Disposable {
     this.keys = serverKeys(context.extension.packageJSON);
   }
 
-  async activate(): Promise<AqeApi> {
+  async activate(): Promise<void> {
     const commands = new Commands({ running: () => this.running() });
     const register = (id: string, run: () => Promise<void>) =>
       this.disposables.push(vscode.commands.registerCommand(id, run));
@@ -56,10 +48,6 @@ class AqeExtension implements vscode.Disposable {
       this.disposables.push(interpreterWatch);
     }
     void this.start();
-    return {
-      serverPid: () => (this.client as unknown as { _serverProcess?: { pid?: number } })?._serverProcess?.pid,
-      serverCommands: () => this.client?.initializeResult?.capabilities.executeCommandProvider?.commands ?? [],
-    };
   }
 
   /** The running client, starting it if needed; undefined (after telling the user why) when it cannot run. */
@@ -218,10 +206,10 @@ class AqeExtension implements vscode.Disposable {
 
 let extension: AqeExtension | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<AqeApi> {
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
   extension = new AqeExtension(context);
   context.subscriptions.push({ dispose: () => void extension?.dispose() });
-  return extension.activate();
+  await extension.activate();
 }
 
 export async function deactivate(): Promise<void> {

@@ -1,0 +1,185 @@
+"""The VS Code extension in a real VS Code (code-server in headless chromium), installed from its .vsix,
+used the way a person uses it: open files, read the Problems panel, apply a quick fix, run commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from server_capabilities import missing_command_reason, server_execute_commands
+from vscode_session import VSCodeWindow, aqe_server_pids
+
+pytestmark = pytest.mark.e2e
+
+FLOAT_FINDING = "compares floats exactly"
+MUTABLE_DEFAULT_FINDING = "is created once and shared by every call"
+
+
+def _wait_for_problem(window: VSCodeWindow, text: str, timeout: float = 90) -> list[str]:
+    return window.wait_until(window.problems, lambda rows: any(text in row for row in rows), timeout, text)
+
+
+def _wait_for_notification(window: VSCodeWindow, text: str, timeout: float = 60) -> str:
+    notifications = window.wait_until(
+        window.notifications, lambda shown: any(text in item for item in shown), timeout, f"notification {text!r}"
+    )
+    return next(item for item in notifications if text in item)
+
+
+def _run_pytest(workspace: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _server_pid(window: VSCodeWindow, other_than: int | None = None, timeout: float = 60) -> int:
+    assert window.server.process is not None
+    pids = window.wait_until(
+        lambda: [pid for pid in aqe_server_pids(window.server.process.pid) if pid != other_than],
+        bool,
+        timeout,
+        "a running aqe server",
+    )
+    return pids[0]
+
+
+def test_findings_appear_in_the_problems_panel(open_vscode, sample_workspace):
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    rows = _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.screenshot("problems")
+    problem = next(row for row in rows if MUTABLE_DEFAULT_FINDING in row)
+    assert "line 4" in problem
+    assert "aqe" in problem
+
+
+def test_the_status_bar_shows_the_model_and_the_privacy_mode(open_vscode, sample_workspace):
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    items = window.wait_until(
+        window.status_bar, lambda labels: any("aqe: model ready" in (label or "") for label in labels), 120, "ready"
+    )
+    window.screenshot("status-bar")
+    ours = next(label for label in items if "aqe: model ready" in label)
+    assert "privacy mode: strict" in ours
+
+
+def test_a_quick_fix_applies_and_the_fixed_test_passes(open_vscode, sample_workspace):
+    assert _run_pytest(sample_workspace).returncode == 1  # the planted float comparison fails
+    window = open_vscode(sample_workspace)
+    window.open_file("tests/test_cart.py")
+    _wait_for_problem(window, FLOAT_FINDING)
+    window.browser("click", selector=".markers-panel .monaco-list-row", text=FLOAT_FINDING)
+    window.press("Control+.")
+    window.browser("waitFor", selector=".context-view .action-item", text="Compare with pytest.approx")
+    window.screenshot("quick-fix-menu")
+    window.browser("click", selector=".context-view .action-item", text="Compare with pytest.approx")
+    window.browser("click", selector=".editor-instance .view-lines")
+    window.save()
+    test_file = sample_workspace / "tests" / "test_cart.py"
+    window.wait_until(test_file.read_text, lambda text: "pytest.approx(0.3)" in text, 30, "the fix saved")
+    window.wait_until(
+        window.problems, lambda rows: not any(FLOAT_FINDING in row for row in rows), 30, "the finding gone"
+    )
+    window.screenshot("fixed")
+    assert "import pytest" in test_file.read_text()
+    result = _run_pytest(sample_workspace)
+    assert result.returncode == 0, result.stdout
+
+
+def test_generate_test_writes_a_passing_test(open_vscode, sample_workspace):
+    reason = missing_command_reason("aqe.generateTest")
+    if reason:
+        pytest.skip(reason)
+    before = {path: path.read_text() for path in sample_workspace.rglob("test_*.py")}
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.browser("click", selector=".editor-instance .view-line", text="def discounted")
+    window.run_command("aqe: Generate Test for Function at Cursor")
+
+    def changed_tests() -> dict[Path, str]:
+        window.run_command("File: Save All")
+        now = {path: path.read_text() for path in sample_workspace.rglob("test_*.py")}
+        return {path: text for path, text in now.items() if before.get(path) != text}
+
+    written = window.wait_until(changed_tests, bool, 300, "a generated test written")
+    window.screenshot("generated-test")
+    assert any("discounted" in text for text in written.values())
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, written)],
+        cwd=sample_workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_command_the_server_lacks_says_so(open_vscode, sample_workspace):
+    client_commands = {
+        "aqe.reindex": "aqe: Reindex Workspace",
+        "aqe.showLearned": "aqe: Show What aqe Has Learned",
+        "aqe.privacyAudit": "aqe: Privacy Audit",
+        "aqe.findRelatedTests": "aqe: Find Related Tests",
+        "aqe.generateTest": "aqe: Generate Test for Function at Cursor",
+    }
+    lacking = [command for command in client_commands if command not in server_execute_commands()]
+    if not lacking:
+        pytest.skip("the aqe server provides every command the extension offers")
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.run_command(client_commands[lacking[0]])
+    shown = _wait_for_notification(window, "does not provide")
+    window.screenshot("not-provided")
+    assert f"This aqe server does not provide {lacking[0]} yet" in shown
+
+
+def test_the_privacy_audit_opens_as_json(open_vscode, sample_workspace):
+    reason = missing_command_reason("aqe.privacyAudit")
+    if reason:
+        pytest.skip(reason)
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.run_command("aqe: Privacy Audit")
+    window.browser("waitFor", selector=".editor-instance .view-lines", text='"privacyMode": "strict"', timeout=30_000)
+    window.screenshot("privacy-audit")
+    text = " ".join(window.browser("texts", selector=".editor-instance .view-lines"))
+    assert '"auditLog"' in text
+
+
+def test_a_crashed_server_is_restarted_a_bounded_number_of_times(open_vscode, sample_workspace):
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    pid = _server_pid(window)
+    for restart in (1, 2, 3):
+        os.kill(pid, signal.SIGKILL)
+        shown = _wait_for_notification(window, f"restart {restart} of 3")
+        assert "the server stopped unexpectedly; restarting it" in shown
+        pid = _server_pid(window, other_than=pid)
+        window.wait_until(window.status_bar, lambda labels: any("privacy mode" in (x or "") for x in labels), 90, "up")
+    window.screenshot("restarted")
+    os.kill(pid, signal.SIGKILL)
+    shown = _wait_for_notification(window, "will not be restarted")
+    assert "stopped 4 times in 3 minutes" in shown
+    window.wait_until(window.status_bar, lambda labels: any("aqe: stopped" in (x or "") for x in labels), 30, "stop")
+    time.sleep(2)
+    assert aqe_server_pids(window.server.process.pid) == []
+    window.screenshot("gave-up")
+    window.run_command("aqe: Restart Server")
+    _server_pid(window)
+    window.wait_until(window.status_bar, lambda labels: any("privacy mode" in (x or "") for x in labels), 90, "back")

@@ -249,7 +249,7 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
     return tuple(Path(os.path.realpath(r)) for r in roots)
 
 
-FEATURES = ("lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models")
+FEATURES = ("lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "privacy")
 
 
 def create_server() -> AqeLanguageServer:

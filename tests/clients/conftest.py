@@ -16,6 +16,7 @@ from vscode_session import Browser, CodeServer, VSCodeWindow, artefact_folder
 
 SAMPLE = Path(__file__).parent / "workspaces" / "sample"
 
+
 def editor_environment(**overrides: str) -> dict[str, str]:
     """The editor's (and so the aqe server's) environment, without the developer's own AQE_* settings; each
     editor also gets its own empty XDG_CONFIG_HOME, so ~/.config/aqe/config.toml is never read."""

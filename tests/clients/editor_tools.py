@@ -62,8 +62,7 @@ def vscode_tools() -> VSCodeTools:
         raise ToolsMissing("node is not on the PATH")
     return VSCodeTools(
         node=node,
-        code_server_entry=TOOLS / f"code-server-{CODE_SERVER_VERSION}" / "node_modules" / "code-server" / "out" / "node"
-        / "entry.js",
+        code_server_entry=TOOLS / f"code-server-{CODE_SERVER_VERSION}" / "node_modules/code-server/out/node/entry.js",
         playwright_dir=TOOLS / f"playwright-core-{PLAYWRIGHT_CORE_VERSION}",
         chromium=CHROMIUM,
         vsix=vsix,

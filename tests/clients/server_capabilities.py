@@ -40,9 +40,7 @@ def _read_message(stream: Any) -> dict[str, Any]:
 @cache
 def server_execute_commands() -> frozenset[str]:
     """`executeCommandProvider.commands` from the server's initialize result."""
-    process = subprocess.Popen(
-        SERVER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+    process = subprocess.Popen(SERVER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdin is not None and process.stdout is not None
     try:
         initialize = {"processId": None, "rootUri": None, "capabilities": {}, "initializationOptions": {}}

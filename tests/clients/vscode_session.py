@@ -222,9 +222,7 @@ class VSCodeWindow:
     def status_bar(self) -> list[str]:
         return self.browser("attributes", selector=".statusbar-item", name="aria-label")
 
-    def wait_until(
-        self, read: Callable[[], Any], condition: Callable[[Any], bool], timeout: float, what: str
-    ) -> Any:
+    def wait_until(self, read: Callable[[], Any], condition: Callable[[Any], bool], timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         value = read()
         while not condition(value):

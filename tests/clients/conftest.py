@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from editor_tools import ToolsMissing, VSCodeTools, vscode_tools
+from editor_tools import ToolsMissing, VSCodeTools, neovim_executable, vscode_tools
+from neovim_session import Neovim, lua_string
 from vscode_session import Browser, CodeServer, VSCodeWindow, artefact_folder
 
 SAMPLE = Path(__file__).parent / "workspaces" / "sample"
@@ -85,3 +86,37 @@ def open_vscode(
     for server, browser in started:
         browser.close()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def nvim_executable() -> Path:
+    try:
+        return neovim_executable()
+    except ToolsMissing as missing:
+        pytest.skip(str(missing))
+
+
+def aqe_setup_lua(**options: str) -> str:
+    """`require("aqe").setup({...})` with this checkout's Python running the server; `options` are raw Lua."""
+    fields = {"python": lua_string(sys.executable), **options}
+    return 'require("aqe").setup({ ' + ", ".join(f"{key} = {value}" for key, value in fields.items()) + " })"
+
+
+NeovimFactory = Callable[..., Neovim]
+
+
+@pytest.fixture
+def open_neovim(nvim_executable: Path, tmp_path: Path) -> Iterator[NeovimFactory]:
+    """`open_neovim(workspace, setup_lua=...)`: headless Neovim in `workspace` with the aqe plugin set up."""
+    started: list[Neovim] = []
+
+    def open_editor(workspace: Path, setup_lua: str | None = None) -> Neovim:
+        home = tmp_path / f"nvim-{len(started)}"
+        home.mkdir()
+        editor = Neovim(str(nvim_executable), workspace, home, setup_lua or aqe_setup_lua(), editor_environment())
+        started.append(editor)
+        return editor
+
+    yield open_editor
+    for editor in started:
+        editor.close()

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import aqe_server_pids
 from server_capabilities import missing_command_reason, server_execute_commands
-from vscode_session import VSCodeWindow, aqe_server_pids
+from vscode_session import VSCodeWindow
 
 pytestmark = pytest.mark.e2e
 

@@ -184,3 +184,45 @@ def test_a_crashed_server_is_restarted_a_bounded_number_of_times(open_vscode, sa
     window.run_command("aqe: Restart Server")
     _server_pid(window)
     window.wait_until(window.status_bar, lambda labels: any("privacy mode" in (x or "") for x in labels), 90, "back")
+
+
+def test_model_loading_shows_as_a_progress_notification(open_vscode, sample_workspace):
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    shown = _wait_for_notification(window, "aqe: loading the local model", timeout=120)
+    window.screenshot("progress")
+    assert shown.startswith("aqe: loading the local model")
+
+
+def test_an_untrusted_workspace_gets_no_workspace_settings_and_no_test_generation(open_vscode, sample_workspace):
+    (sample_workspace / ".vscode").mkdir()
+    (sample_workspace / ".vscode" / "settings.json").write_text('{"aqe.rules": {"QE202": "off"}}')
+    window = open_vscode(sample_workspace, trusted=False)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)  # the workspace's "QE202: off" was not applied
+    assert any("Restricted Mode" in (label or "") for label in window.status_bar())
+    palette = window.command_palette_entries("aqe: ")
+    assert "aqe: Privacy Audit" in palette
+    assert "aqe: Generate Test for Function at Cursor" not in palette
+    window.screenshot("restricted")
+
+
+def test_trusting_the_workspace_restarts_the_server_with_its_settings(open_vscode, sample_workspace):
+    (sample_workspace / ".vscode").mkdir()
+    (sample_workspace / ".vscode" / "settings.json").write_text('{"aqe.rules": {"QE202": "off"}}')
+    window = open_vscode(sample_workspace, trusted=False)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    untrusted_server = _server_pid(window)
+    window.run_command("Workspaces: Manage Workspace Trust")
+    window.browser("click", selector=".workspace-trust-editor .monaco-button", text="Trust")
+    _server_pid(window, other_than=untrusted_server)
+    window.wait_until(
+        window.problems, lambda rows: not any(MUTABLE_DEFAULT_FINDING in row for row in rows), 60, "QE202 off"
+    )
+    window.screenshot("trusted")
+    window.wait_until(
+        lambda: aqe_server_pids(window.server.process.pid), lambda pids: untrusted_server not in pids, 30, "old gone"
+    )
+    window.browser("click", selector=".tab", text="cart.py")
+    assert "aqe: Generate Test for Function at Cursor" in window.command_palette_entries("aqe: Generate")

@@ -80,11 +80,7 @@ def test_a_quick_fix_applies_and_the_fixed_test_passes(open_vscode, sample_works
     window = open_vscode(sample_workspace)
     window.open_file("tests/test_cart.py")
     _wait_for_problem(window, FLOAT_FINDING)
-    window.browser("click", selector=".markers-panel .monaco-list-row", text=FLOAT_FINDING)
-    window.press("Control+.")
-    window.browser("waitFor", selector=".context-view .action-item", text="Compare with pytest.approx")
-    window.screenshot("quick-fix-menu")
-    window.browser("click", selector=".context-view .action-item", text="Compare with pytest.approx")
+    window.quick_fix_from_problems(FLOAT_FINDING, "Compare with pytest.approx(0.3)")
     window.browser("click", selector=".editor-instance .view-lines")
     window.save()
     test_file = sample_workspace / "tests" / "test_cart.py"

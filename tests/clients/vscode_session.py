@@ -176,14 +176,14 @@ class VSCodeWindow:
     def run_command(self, title: str) -> None:
         """The command palette, the way a person runs a command."""
         self.browser("press", keys="F1")
-        self.browser("waitFor", selector=".quick-input-widget input", timeout=10_000)
+        self.browser("waitFor", selector=".quick-input-widget input", timeout=30_000)
         self.browser("type", text=title)
-        self.browser("waitFor", selector=".quick-input-list .monaco-list-row", text=title, timeout=10_000)
+        self.browser("waitFor", selector=".quick-input-list .monaco-list-row", text=title, timeout=30_000)
         self.browser("press", keys="Enter")
 
     def command_palette_entries(self, query: str) -> list[str]:
         self.browser("press", keys="F1")
-        self.browser("waitFor", selector=".quick-input-widget input", timeout=10_000)
+        self.browser("waitFor", selector=".quick-input-widget input", timeout=30_000)
         self.browser("type", text=query)
         time.sleep(1.0)
         entries = self.browser("texts", selector=".quick-input-list .monaco-list-row")
@@ -192,13 +192,33 @@ class VSCodeWindow:
 
     def open_file(self, relative: str) -> None:
         self.browser("press", keys="Control+P")
-        self.browser("waitFor", selector=".quick-input-widget input", timeout=10_000)
+        self.browser("waitFor", selector=".quick-input-widget input", timeout=30_000)
         self.browser("type", text=relative)
         name = Path(relative).name
-        self.browser("waitFor", selector=".quick-input-list .monaco-list-row", text=name, timeout=15_000)
+        self.browser("waitFor", selector=".quick-input-list .monaco-list-row", text=name, timeout=30_000)
         self.browser("press", keys="Enter")
-        self.browser("waitFor", selector=".tab.active", text=name, timeout=15_000)
+        self.browser("waitFor", selector=".tab.active", text=name, timeout=30_000)
         self.browser("click", selector=".editor-instance .view-lines")
+
+    def quick_fix_from_problems(self, problem: str, action: str, attempts: int = 3) -> None:
+        """Select the problem in the Problems panel, open its quick fixes (Ctrl+.) and choose `action`.
+
+        On a loaded machine the menu can be slow to come (the code actions are asked for on the keypress),
+        so like a person it tries again a few times.
+        """
+        for attempt in range(attempts):
+            self.browser("click", selector=".markers-panel .monaco-list-row", text=problem)
+            self.browser("press", keys="Control+.")
+            try:
+                self.browser("waitFor", selector=".context-view .action-item", text=action, timeout=30_000)
+            except BrowserError:
+                if attempt == attempts - 1:
+                    raise
+                self.browser("press", keys="Escape")
+                continue
+            self.screenshot("quick-fix-menu")
+            self.browser("click", selector=".context-view .action-item", text=action)
+            return
 
     def press(self, keys: str) -> None:
         self.browser("press", keys=keys)
@@ -212,7 +232,7 @@ class VSCodeWindow:
         """Every row of the Problems panel (file rows and problem rows), as VS Code labels them."""
         if not self.browser("count", selector=".markers-panel"):
             self.run_command("View: Focus Problems")
-            self.browser("waitFor", selector=".markers-panel", timeout=10_000)
+            self.browser("waitFor", selector=".markers-panel", timeout=30_000)
         labels = self.browser("attributes", selector=".markers-panel .monaco-list-row", name="aria-label")
         return [label or "" for label in labels]
 

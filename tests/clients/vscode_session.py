@@ -210,7 +210,7 @@ class VSCodeWindow:
             self.browser("click", selector=".markers-panel .monaco-list-row", text=problem)
             self.browser("press", keys="Control+.")
             try:
-                self.browser("waitFor", selector=".context-view .action-item", text=action, timeout=30_000)
+                self.browser("waitFor", selector=".context-view .action-item", text=action, timeout=15_000)
             except BrowserError:
                 if attempt == attempts - 1:
                     raise

@@ -198,3 +198,13 @@ def test_an_aqe_that_cannot_be_found_is_reported_with_the_fix(open_neovim, sampl
     assert f"aqe: {missing} was not found or is not executable" in messages
     assert "python -m pip install aqe" in messages
     assert not _attached(editor)
+
+
+def test_plain_vim_lsp_enable_uses_the_plugins_lsp_config(open_neovim, sample_workspace):
+    server = "{ " + ", ".join(lua_string(part) for part in (sys.executable, "-m", "aqe", "serve")) + " }"
+    editor = open_neovim(sample_workspace, f'vim.lsp.config("aqe", {{ cmd = {server} }})\nvim.lsp.enable("aqe")')
+    editor.edit("src/shop/cart.py")
+    _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING)
+    root = editor.lua('return vim.lsp.get_clients({ name = "aqe" })[1].config.root_dir')
+    assert root == str(sample_workspace)
+    assert editor.lua('return vim.fn.exists(":AqeGenerateTest")') == 2

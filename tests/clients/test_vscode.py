@@ -222,3 +222,14 @@ def test_trusting_the_workspace_restarts_the_server_with_its_settings(open_vscod
     )
     window.browser("click", selector=".tab", text="cart.py")
     assert "aqe: Generate Test for Function at Cursor" in window.command_palette_entries("aqe: Generate")
+
+
+def test_a_changed_user_setting_reaches_the_running_server(open_vscode, sample_workspace):
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    server = _server_pid(window)
+    window.set_number_setting("aqe.maxComplexity", 2)
+    _wait_for_problem(window, "`discounted` has a cyclomatic complexity of 3 (threshold 2)", timeout=60)
+    assert '"aqe.maxComplexity": 2' in (window.server.user_data / "User" / "settings.json").read_text()
+    assert aqe_server_pids(window.server.process.pid) == [server]  # applied without a restart

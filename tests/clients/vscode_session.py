@@ -220,6 +220,19 @@ class VSCodeWindow:
             self.browser("click", selector=".context-view .action-item", text=action)
             return
 
+    def set_number_setting(self, key: str, value: int) -> None:
+        """Type a value into the Settings editor (user settings), the way a person changes one."""
+        self.browser("press", keys="Control+Comma")
+        self.browser("waitFor", selector=".settings-editor", timeout=30_000)
+        self.browser("type", text=key)
+        self.browser("waitFor", selector=".settings-count-widget", text="1 Setting Found", timeout=30_000)
+        self.browser("waitFor", selector=".setting-item-number input", timeout=30_000)
+        time.sleep(0.5)  # the list re-renders once more after the count settles
+        self.browser("click", selector=".setting-item-number input")
+        self.browser("press", keys="Control+A")
+        self.browser("type", text=str(value))
+        self.browser("press", keys="Tab")
+
     def press(self, keys: str) -> None:
         self.browser("press", keys=keys)
 

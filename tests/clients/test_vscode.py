@@ -233,3 +233,29 @@ def test_a_changed_user_setting_reaches_the_running_server(open_vscode, sample_w
     _wait_for_problem(window, "`discounted` has a cyclomatic complexity of 3 (threshold 2)", timeout=60)
     assert '"aqe.maxComplexity": 2' in (window.server.user_data / "User" / "settings.json").read_text()
     assert aqe_server_pids(window.server.process.pid) == [server]  # applied without a restart
+
+
+def test_an_interpreter_without_aqe_is_reported_with_the_fix(open_vscode, sample_workspace, tmp_path):
+    bare = tmp_path / "bare-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=120)
+    python = bare / "bin" / "python"
+    window = open_vscode(sample_workspace, settings={"aqe.interpreter": str(python)})
+    window.open_file("src/shop/cart.py")
+    shown = _wait_for_notification(window, "aqe cannot run there")
+    window.screenshot("not-installed")
+    assert f"aqe.interpreter is {python}, but aqe cannot run there: ModuleNotFoundError" in shown
+    assert f"Install aqe into that interpreter ({python} -m pip install aqe)" in shown
+    assert aqe_server_pids(window.server.process.pid) == []
+
+
+def test_a_server_that_fails_to_start_is_reported_once_with_its_last_words(open_vscode, sample_workspace, tmp_path):
+    broken = tmp_path / "broken-aqe"
+    broken.write_text('#!/bin/sh\necho "aqe: llama.cpp could not be loaded" >&2\nexit 3\n')
+    broken.chmod(0o755)
+    window = open_vscode(sample_workspace, settings={"aqe.path": str(broken)})
+    window.open_file("src/shop/cart.py")
+    shown = _wait_for_notification(window, "the server failed to start")
+    window.screenshot("failed-to-start")
+    assert "it exited with code 3: aqe: llama.cpp could not be loaded" in shown
+    assert not any("restarting it" in item for item in window.notifications())
+    assert any("aqe: stopped" in (label or "") for label in window.status_bar())

@@ -1,5 +1,6 @@
 // The aqe extension: starts `aqe serve` with vscode-languageclient, keeps its settings and workspace
 // trust in step, and adds aqe's commands and status bar item. Feature logic stays in the server.
+import { ChildProcess, spawn } from "node:child_process";
 import * as vscode from "vscode";
 import { DidChangeConfigurationNotification, LanguageClient, LanguageClientOptions, ServerOptions, State } from "vscode-languageclient/node";
 import { Commands } from "./commands";
@@ -16,7 +17,16 @@ class AqeExtension implements vscode.Disposable {
   private starting: Promise<LanguageClient | undefined> | undefined;
   private readonly output = vscode.window.createOutputChannel("aqe", { log: true });
   private readonly status = new StatusItem();
-  private readonly errorHandler = new RestartingErrorHandler(this.output, () => this.status.stopped("the server kept crashing"));
+  private readonly errorHandler = new RestartingErrorHandler(
+    this.output,
+    () => this.status.stopped("the server kept crashing"),
+    () => this.serverRan,
+  );
+  /** The running server process (ours: we spawn it, so its exit code and last words are known). */
+  private serverProcess: ChildProcess | undefined;
+  private stderrTail: string[] = [];
+  /** Whether the server of the current start got as far as running (else it failed to start). */
+  private serverRan = false;
   private readonly keys: string[];
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -84,15 +94,24 @@ class AqeExtension implements vscode.Disposable {
       return undefined;
     }
     this.output.info(`starting ${server.command} ${server.args.join(" ")} (from ${server.origin})`);
-    const serverOptions: ServerOptions = {
-      command: server.command,
-      args: server.args,
-      options: scope ? { cwd: scope.fsPath } : {},
+    const serverOptions: ServerOptions = async () => {
+      const child = spawn(server.command, server.args, {
+        cwd: scope?.fsPath,
+        env: process.env,
+        stdio: "pipe",
+        windowsHide: true,
+      });
+      this.serverProcess = child;
+      this.stderrTail = [];
+      child.stderr.on("data", (chunk: Buffer) => this.rememberStderr(chunk.toString()));
+      return child;
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
       outputChannel: this.output,
       errorHandler: this.errorHandler,
+      // A failed initialize is reported once, by cannotStart(), with the server's own last words.
+      initializationFailedHandler: () => false,
       initializationOptions: () => initializationOptions(this.keys, vscode.workspace.isTrusted, scope),
       middleware: {
         workspace: {
@@ -118,22 +137,46 @@ class AqeExtension implements vscode.Disposable {
       if (change.newState === State.Stopped) {
         this.status.stopped("the server is not running");
       } else if (change.newState === State.Starting) {
+        this.serverRan = false;
         this.status.starting();
+      } else if (change.newState === State.Running) {
+        this.serverRan = true;
       }
     });
     this.client = client;
     try {
       await client.start();
     } catch (error) {
-      this.cannotStart(error);
+      this.cannotStart(await this.startFailure(error));
       return undefined;
     }
-    this.output.info(`aqe server running (pid ${this.serverPidOf(client) ?? "unknown"})`);
+    this.output.info(`aqe server running (pid ${this.serverProcess?.pid ?? "unknown"})`);
     return client;
   }
 
-  private serverPidOf(client: LanguageClient): number | undefined {
-    return (client as unknown as { _serverProcess?: { pid?: number } })._serverProcess?.pid;
+  private rememberStderr(text: string): void {
+    const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
+    this.stderrTail = [...this.stderrTail, ...lines].slice(-20);
+  }
+
+  /** Why the server failed to start, in the words of its exit code and last line on stderr. */
+  private async startFailure(error: unknown): Promise<Error> {
+    const child = this.serverProcess;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        child.once("exit", () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        });
+      });
+    }
+    const lastWords = this.stderrTail.at(-1);
+    if (child === undefined || (child.exitCode === null && child.signalCode === null)) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+    const how = child.signalCode ? `it was killed by ${child.signalCode}` : `it exited with code ${child.exitCode}`;
+    return new Error(`${how}${lastWords ? `: ${lastWords}` : ""}`);
   }
 
   private cannotStart(error: unknown): void {
@@ -151,7 +194,11 @@ class AqeExtension implements vscode.Disposable {
       return;
     }
     void vscode.window
-      .showErrorMessage(`aqe: the server failed to start: ${detail}. See the aqe output for its log.`, "Show Output", "Open Settings")
+      .showErrorMessage(
+        `aqe: the server failed to start: ${detail}. See the aqe output for its log; check aqe.path / aqe.interpreter.`,
+        "Show Output",
+        "Open Settings",
+      )
       .then((choice) => {
         if (choice === "Show Output") {
           this.output.show(true);
@@ -175,6 +222,7 @@ class AqeExtension implements vscode.Disposable {
       }
     }
     await client?.dispose().catch(() => undefined);
+    this.killLingeringServer();
     await this.start();
   }
 
@@ -194,11 +242,21 @@ class AqeExtension implements vscode.Disposable {
     }
   }
 
+  /** After a stop the server exits by itself (shutdown, exit); one that hangs is killed. */
+  private killLingeringServer(): void {
+    const child = this.serverProcess;
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      child.once("exit", () => clearTimeout(timer));
+    }
+  }
+
   async dispose(): Promise<void> {
     for (const disposable of this.disposables) {
       disposable.dispose();
     }
     await this.client?.stop().catch(() => undefined);
+    this.killLingeringServer();
     this.status.dispose();
     this.output.dispose();
   }

@@ -36,14 +36,25 @@ export class RestartingErrorHandler implements ErrorHandler {
   constructor(
     private readonly output: vscode.OutputChannel,
     private readonly onGaveUp: () => void,
+    /** False while the server has not yet finished starting: then it failed to start, it did not crash. */
+    private readonly serverRan: () => boolean,
   ) {}
 
   error(_error: Error, _message: Message | undefined, count: number | undefined): ErrorHandlerResult {
-    // A write or read error on the pipe: keep going a few times (the close handler decides on restarts).
-    return count !== undefined && count <= 3 ? { action: ErrorAction.Continue } : { action: ErrorAction.Shutdown };
+    // A write or read error on the pipe (logged, not shown): keep going a few times; when the process is
+    // gone the close handler follows and decides. A server still starting gets no popups of its own here:
+    // the extension reports its failure once, with the server's own last words.
+    if (!this.serverRan() || (count !== undefined && count <= 3)) {
+      return { action: ErrorAction.Continue, handled: true };
+    }
+    return { action: ErrorAction.Shutdown };
   }
 
   closed(): CloseHandlerResult {
+    if (!this.serverRan()) {
+      // Restarting a server that cannot start only repeats the failure; the extension says why instead.
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
     const attempt = this.budget.crashed(Date.now());
     if (attempt !== undefined) {
       const message = `aqe: the server stopped unexpectedly; restarting it (restart ${attempt} of ${MAX_RESTARTS}).`;

@@ -208,3 +208,14 @@ def test_plain_vim_lsp_enable_uses_the_plugins_lsp_config(open_neovim, sample_wo
     root = editor.lua('return vim.lsp.get_clients({ name = "aqe" })[1].config.root_dir')
     assert root == str(sample_workspace)
     assert editor.lua('return vim.fn.exists(":AqeGenerateTest")') == 2
+
+
+def test_a_server_that_fails_to_start_is_reported_once(open_neovim, sample_workspace, tmp_path):
+    broken = tmp_path / "broken-aqe"
+    broken.write_text('#!/bin/sh\necho "aqe: llama.cpp could not be loaded" >&2\nexit 3\n')
+    broken.chmod(0o755)
+    editor = open_neovim(sample_workspace, aqe_setup_lua(cmd="{ " + lua_string(str(broken)) + ', "serve" }'))
+    editor.edit("src/shop/cart.py")
+    messages = editor.wait_until(editor.messages, lambda text: "failed to start" in text, 30, "the failure")
+    assert "aqe: the server failed to start (exit code 3). See :LspLog" in messages
+    assert "restarting it" not in messages

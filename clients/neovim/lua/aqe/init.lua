@@ -104,6 +104,17 @@ local function on_exit(code, signal, client_id)
   local buffers = client and vim.tbl_keys(client.attached_buffers) or {}
   local config = client and client.config or start_config
   local how = signal ~= 0 and ("signal " .. signal) or ("exit code " .. code)
+  if client and not client.initialized then
+    -- Restarting a server that cannot start only repeats the failure: say why once instead.
+    vim.schedule(function()
+      notify(
+        ("the server failed to start (%s). See :LspLog for its output, and check cmd / python in "):format(how)
+          .. "require('aqe').setup().",
+        vim.log.levels.ERROR
+      )
+    end)
+    return
+  end
   local attempt = M._record_crash(vim.uv.now() / 1000)
   vim.schedule(function()
     if attempt == nil then

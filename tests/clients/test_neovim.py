@@ -61,6 +61,15 @@ def test_findings_reach_vim_diagnostic(open_neovim, sample_workspace):
     assert mutable["severity"] == 2  # vim.diagnostic.severity.WARN
 
 
+def test_the_server_accepts_the_plugins_settings_without_complaint(open_neovim, sample_workspace):
+    for setup in (aqe_setup_lua(), aqe_setup_lua(settings="{ maxComplexity = 2 }")):
+        editor = open_neovim(sample_workspace, setup)
+        editor.edit("src/shop/cart.py")
+        _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING)
+        assert "aqe settings" not in editor.messages()
+    _aqe_diagnostics(editor, "`discounted` has a cyclomatic complexity of 3 (threshold 2)")
+
+
 def test_a_quick_fix_applies_through_the_code_action_machinery(open_neovim, sample_workspace):
     assert _run_pytest(sample_workspace).returncode == 1  # the planted float comparison fails
     editor = open_neovim(sample_workspace)

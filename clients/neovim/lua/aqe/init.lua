@@ -171,6 +171,9 @@ end
 function M.config(opts)
   opts = opts or {}
   local settings = opts.settings or {}
+  if next(settings) == nil then
+    settings = vim.empty_dict() -- an empty Lua table would reach the server as a JSON list, not an object
+  end
   local trusted = opts.trusted
   if trusted == nil then
     trusted = true -- Neovim has no workspace trust of its own; pass trusted = false for code you do not trust

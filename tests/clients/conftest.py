@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from editor_tools import ToolsMissing, VSCodeTools, neovim_executable, vscode_tools
-from neovim_session import Neovim, lua_string
+from neovim_session import Neovim, aqe_setup_lua
 from vscode_session import Browser, CodeServer, VSCodeWindow, artefact_folder
 
 SAMPLE = Path(__file__).parent / "workspaces" / "sample"
@@ -94,12 +94,6 @@ def nvim_executable() -> Path:
         return neovim_executable()
     except ToolsMissing as missing:
         pytest.skip(str(missing))
-
-
-def aqe_setup_lua(**options: str) -> str:
-    """`require("aqe").setup({...})` with this checkout's Python running the server; `options` are raw Lua."""
-    fields = {"python": lua_string(sys.executable), **options}
-    return 'require("aqe").setup({ ' + ", ".join(f"{key} = {value}" for key, value in fields.items()) + " })"
 
 
 NeovimFactory = Callable[..., Neovim]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -114,3 +115,9 @@ class Neovim:
 
 def lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def aqe_setup_lua(**options: str) -> str:
+    """`require("aqe").setup({...})` with this checkout's Python running the server; `options` are raw Lua."""
+    fields = {"python": lua_string(sys.executable), **options}
+    return 'require("aqe").setup({ ' + ", ".join(f"{key} = {value}" for key, value in fields.items()) + " })"

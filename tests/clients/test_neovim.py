@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import aqe_setup_lua
-from neovim_session import Neovim, lua_string
+from neovim_session import Neovim, aqe_setup_lua, lua_string
 from processes import aqe_server_pids
 from server_capabilities import missing_command_reason, server_execute_commands
 

@@ -66,7 +66,10 @@ class AqeExtension implements vscode.Disposable {
       return this.client;
     }
     const client = await (this.starting ?? this.start());
-    if (client?.state !== State.Running) {
+    if (client === undefined) {
+      return undefined; // it could not start, and cannotStart() has said why
+    }
+    if (client.state !== State.Running) {
       void vscode.window.showErrorMessage("aqe: the server is not running. See the aqe output, then run 'aqe: Restart Server'.");
       return undefined;
     }
@@ -81,9 +84,14 @@ class AqeExtension implements vscode.Disposable {
   }
 
   private async startClient(): Promise<LanguageClient | undefined> {
+    if (this.client !== undefined && this.client.state === State.Starting) {
+      await this.client.start().catch(() => undefined); // a restart under way: wait for it
+    }
     if (this.client !== undefined && this.client.state !== State.Stopped) {
       return this.client;
     }
+    await this.client?.dispose().catch(() => undefined); // a stopped client (crashed, or failed to start)
+    this.client = undefined;
     this.status.starting();
     const scope = vscode.workspace.workspaceFolders?.[0]?.uri;
     let server;
@@ -104,6 +112,7 @@ class AqeExtension implements vscode.Disposable {
       this.serverProcess = child;
       this.stderrTail = [];
       child.stderr.on("data", (chunk: Buffer) => this.rememberStderr(chunk.toString()));
+      child.on("error", (error) => this.rememberStderr(error.message)); // it could not be run at all
       return child;
     };
     const clientOptions: LanguageClientOptions = {

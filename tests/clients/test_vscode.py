@@ -124,6 +124,19 @@ def test_generate_test_writes_a_passing_test(open_vscode, sample_workspace):
     assert result.returncode == 0, result.stdout
 
 
+def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
+    reason = missing_command_reason("aqe.findRelatedTests")
+    if reason:
+        pytest.skip(reason)
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.browser("click", selector=".editor-instance .view-line", text="def total")
+    window.run_command("aqe: Find Related Tests")
+    window.browser("waitFor", selector=".peekview-widget", text="test_cart.py", timeout=120_000)
+    window.screenshot("related-tests")
+
+
 def test_a_command_the_server_lacks_says_so(open_vscode, sample_workspace):
     client_commands = {
         "aqe.reindex": "aqe: Reindex Workspace",

@@ -1,4 +1,4 @@
-"""Shared test setup: end-to-end tests (which start subprocesses) run after the unit tests."""
+"""Shared test setup: end-to-end tests (which start subprocesses) and editor tests run after the unit tests."""
 
 from __future__ import annotations
 
@@ -11,4 +11,10 @@ WORKSPACES = TESTS / "workspaces"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: "/e2e/" in str(item.path).replace("\\", "/"))
+    items.sort(key=_run_order)
+
+
+def _run_order(item: pytest.Item) -> int:
+    """Unit tests first, then end-to-end LSP tests, then the tests in real editors (the slowest)."""
+    path = str(item.path).replace("\\", "/")
+    return 2 if "/tests/clients/" in path else 1 if "/e2e/" in path else 0

@@ -364,12 +364,11 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _privacy_audit(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from aqe.config import load_settings, snake_to_camel
+    from aqe.config import load_settings
     from aqe.llm.factory import API_KEY_VARIABLE, audit_log_path
     from aqe.llm.router import describe_rules
-    from aqe.privacy.audit import blocked_of, decisions_of, entry_json, read_audit, totals
+    from aqe.privacy.audit import blocked_of, decisions_of, read_audit, totals
+    from aqe.privacy.report import audit_report
 
     if args.limit < 0:
         print("aqe privacy audit: --limit must not be negative", file=sys.stderr)
@@ -379,6 +378,9 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
     settings = loaded.settings
+    if args.format == "json":
+        print(json.dumps(audit_report(settings, root, args.limit), indent=2, ensure_ascii=False))
+        return EXIT_OK
     path = audit_log_path(settings, root)
     read = read_audit(path)
     decisions, blocked = decisions_of(read.entries), blocked_of(read.entries)
@@ -386,19 +388,6 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     shown_blocked = blocked[len(blocked) - args.limit :] if args.limit else []
     summary = totals(read.entries)
     cloud_key = "set" if os.environ.get(API_KEY_VARIABLE, "").strip() else "not set"
-    if args.format == "json":
-        report = {
-            "privacyMode": settings.privacy_mode,
-            "auditLog": str(path),
-            "cloudApiKey": cloud_key,
-            "fallbackThreshold": settings.fallback_threshold,
-            "totals": {snake_to_camel(key): value for key, value in asdict(summary).items()},
-            "damagedLines": read.damaged_lines,
-            "decisions": [entry_json(entry) for entry in shown_decisions],
-            "blocked": [entry_json(entry) for entry in shown_blocked],
-        }
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return EXIT_OK
     print(f"privacy mode: {settings.privacy_mode}")
     print(f"audit log:    {path}" + ("" if path.exists() else " (no entries yet)"))
     if settings.privacy_mode != "strict":

@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--format", choices=("text", "json"), default="text")
     search.add_argument("-v", "--verbose", action="count", default=0)
 
+    from aqe.cli_generate import add_parser as add_generate_parser
+
+    add_generate_parser(commands)
+
     rules = commands.add_parser("rules", help="list the review rules")
     rules.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
@@ -134,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _analyze(args)
     if args.command == "rules":
         return _rules(args)
+    if args.command == "generate":
+        from aqe.cli_generate import generate_command
+
+        return generate_command(args)
     if args.command == "index":
         from aqe.cli_index import index_command
 

@@ -11,6 +11,7 @@ is only read. Blocking from start to end: the language server calls it from a wo
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from aqe.sandbox.runner import SandboxRefused, SandboxRunner
 from aqe.testgen.layout import TestConventions, learn_conventions
 from aqe.testgen.model_tests import build_prompt, read_candidates, variants
 from aqe.testgen.placement import Destination, TestFileEdit, build_edit, choose_destination
-from aqe.testgen.probe import PROBE_FILE, PROBE_PREFIX, greedy_cover, probe_module, read_observations
+from aqe.testgen.probe import PROBE_FILE, PROBE_PREFIX, greedy_cover, import_error, probe_module, read_observations
 from aqe.testgen.render import TestCandidate, render_pytest, render_unittest
 from aqe.testgen.repair import instrument_assertions, observed_assertions, rewrite_assertions
 from aqe.testgen.target import TestTarget
@@ -39,6 +40,7 @@ SimilarTests = Callable[[TestTarget], list[str]]
 Progress = Callable[[str], None]
 
 _RUNS_TO_PASS = 2
+_MAX_BASELINE_FILES = 8
 
 
 class GenerationCancelled(Exception):
@@ -50,10 +52,12 @@ class CandidateReport:
     name: str
     generator: str
     passed_runs: int
+    """Executions that passed (a candidate must pass twice)."""
     arcs_gained: int
     lines: int
     repaired: bool = False
     note: str = ""
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,51 +135,96 @@ class TestGenerator:
         taken = set(destination.taken_names)
         pool = _Pool()
 
-        self._step("running", "observing the code with candidate inputs")
         calls = candidate_calls(value_context(self.root, target, module_text, conventions.fixtures))
-        probe = self._run(target, destination, [], probe=probe_module(target, calls) if calls else None)
-        baseline = self._baseline_arcs(probe, destination)
-        observations = read_observations(probe.probe_output)
-        if calls and not observations and probe.messages:
-            # Nothing was observed and pytest reported errors: the module could not even be imported
-            # (a missing dependency, a script with side effects at import).
-            reason = next(iter(probe.messages.values())).strip().splitlines()
-            detail = reason[-1][:300] if reason else "unknown error"
-            return GenerationResult(target, None, f"`{target.location.module}` could not be imported and run: {detail}")
-        by_call = {
-            int(name.removeprefix(PROBE_PREFIX)): arcs
-            for name, arcs in probe.arcs.items()
-            if name.startswith(PROBE_PREFIX)
-        }
-        chosen = greedy_cover(by_call, baseline, [n for n, seen in observations.items() if seen.assertable])
-        cases = [(calls[n], observations[n]) for n in chosen if n < len(calls)]
-        render = render_unittest if conventions.framework == "unittest" else render_pytest
-        values_candidate = render(target, cases, taken) if cases else None
-        if values_candidate is not None:
-            pool.candidates.append(values_candidate)
-        doctests = self._doctest_candidate(target, taken)
-        if doctests is not None:
-            pool.candidates.append(doctests)
-
+        # The model writes its candidates while the probe runs: both take seconds, on different cores.
+        model_work: concurrent.futures.Future[list[TestCandidate]] | None = None
+        executor = None
         if self.complete is not None:
             self._step("generating", "asking the model for candidates")
-            pool.candidates += self._model_candidates(target, conventions, destination, taken)
+            executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="aqe-testgen-model")
+            model_names = set(taken)
+            callee = f"{calls[0].receiver.source}.{target.name}" if calls and calls[0].receiver is not None else None
+            model_work = executor.submit(self._model_candidates, target, conventions, destination, model_names, callee)
+        try:
+            self._step("running", "observing the code with candidate inputs")
+            probe = self._run(target, destination, [], probe=probe_module(target, calls) if calls else None,
+                              baseline=self._related_tests(target, destination))  # fmt: skip
+            failed_import = import_error(probe.probe_output)
+            if failed_import is not None:
+                return GenerationResult(
+                    target,
+                    None,
+                    f"`{target.location.module}` cannot be imported, so no test can run it ({failed_import})",
+                )
+            baseline = self._baseline_arcs(probe)
+            observations = read_observations(probe.probe_output)
+            by_call = {
+                int(name.removeprefix(PROBE_PREFIX)): arcs
+                for name, arcs in probe.arcs.items()
+                if name.startswith(PROBE_PREFIX)
+            }
+            chosen = greedy_cover(by_call, baseline, [n for n, seen in observations.items() if seen.assertable])
+            cases = [(calls[n], observations[n]) for n in sorted(chosen) if n < len(calls)]  # the base call first
+            render = render_unittest if conventions.framework == "unittest" else render_pytest
+            values_candidate = render(target, cases, taken) if cases else None
+            if values_candidate is not None:
+                pool.candidates.append(values_candidate)
+            doctests = self._doctest_candidate(target, taken)
+            if doctests is not None:
+                pool.candidates.append(doctests)
+            if model_work is not None:
+                pool.candidates += _unique_names(model_work.result(), taken)
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
 
         if not pool.candidates:
-            return GenerationResult(target, None, _nothing_to_try(target, calls), conventions=conventions.evidence)
+            covered_already = (
+                calls and observations and (not by_call or frozenset().union(*by_call.values()) <= baseline)
+            )
+            reason = _nothing_to_try(target, calls)
+            if covered_already:
+                reason = (
+                    f"the project's tests already reach every line and branch of `{target.qualified_name}` "
+                    f"that aqe's inputs reach ({len(baseline)} arcs); no new test would add coverage"
+                )
+            return GenerationResult(target, None, reason, conventions=conventions.evidence)
 
         self._step("running", f"running {len(pool.candidates)} candidates twice")
-        runs = [self._run(target, destination, pool.candidates) for _ in range(_RUNS_TO_PASS)]
+        runs = self._prove(target, destination, pool.candidates, conventions)
         failing = [c for c in pool.candidates if not all(run.passed(c.test_names) for run in runs)]
         if failing:
             self._step("repairing", f"repairing {len(failing)} candidates from observed values")
-            repaired = self._repair(target, destination, failing, runs[0])
+            repaired = self._repair(target, destination, failing)
             if repaired:
                 pool.repaired |= {c.name for c in repaired}
-                more = [self._run(target, destination, repaired) for _ in range(_RUNS_TO_PASS)]
+                more = self._prove(target, destination, repaired, conventions)
                 pool.candidates = [c for c in pool.candidates if c not in failing] + repaired
                 runs = [_merge_runs(first, second) for first, second in zip(runs, more, strict=True)]
         return self._choose(target, destination, pool, runs, baseline, conventions, probe)
+
+    def _prove(
+        self,
+        target: TestTarget,
+        destination: Destination,
+        candidates: Sequence[TestCandidate],
+        conventions: TestConventions,
+    ) -> list[TestRun]:
+        """Each candidate's tests pass twice: in one pytest session where the plugin can repeat them
+        (plain test functions), else in two sessions (unittest classes)."""
+        functions = [name for candidate in candidates for name in candidate.test_names if "::" not in name]
+        if len(functions) == sum(len(candidate.test_names) for candidate in candidates):
+            return [self._run(target, destination, candidates, twice=functions)]
+        return [self._run(target, destination, candidates) for _ in range(_RUNS_TO_PASS)]
+
+    def _related_tests(self, target: TestTarget, destination: Destination) -> list[str]:
+        """The project's tests of this module (they set the baseline coverage), at most a few files."""
+        from aqe.coverage.related import related_tests
+
+        source = self.root / target.path
+        python_files = [p for p in self.workspace.iter_source_files([self.root]) if p.suffix == ".py"]
+        related = [p.relative_to(self.root).as_posix() for p in related_tests(source, self.root, python_files)]
+        return [path for path in related if path != destination.path][:_MAX_BASELINE_FILES]
 
     def _step(self, stage: str, message: str) -> None:
         if self.cancel.cancelled:
@@ -188,14 +237,21 @@ class TestGenerator:
         destination: Destination,
         candidates: Sequence[TestCandidate],
         probe: str | None = None,
+        *,
+        baseline: Sequence[str] = (),
+        twice: Sequence[str] = (),
     ) -> TestRun:
-        """One sandbox run: the destination file with `candidates` appended (and the probe beside
-        it), plus the project's other tests of the module for the baseline."""
+        """One sandbox run: the destination file with `candidates` appended (only they run, when there
+        are candidates), or the probe beside it with the destination's and `baseline` files' tests."""
         files: list[tuple[str, str]] = []
-        tests = [destination.path] if destination.existing_text is not None or candidates else []
+        tests: list[str] = []
         if candidates:
             files.append((destination.path, build_edit(destination, candidates).new_text))
+            tests += [f"{destination.path}::{name}" for candidate in candidates for name in candidate.test_names]
         if probe is not None:
+            if destination.existing_text is not None:
+                tests.append(destination.path)
+            tests += baseline
             probe_path = sandbox_path(destination.path, PROBE_FILE)
             files.append((probe_path, probe))
             tests.append(probe_path)
@@ -216,13 +272,14 @@ class TestGenerator:
                 allow_network=self.settings.sandbox_allow_network,
                 cancel=self.cancel,
                 extra_env=files_env,
+                twice=twice,
             )
         finally:
             self.timings["sandbox"] = self.timings.get("sandbox", 0.0) + time.monotonic() - started
             if self.cancel.cancelled:
                 raise GenerationCancelled()
 
-    def _baseline_arcs(self, run: TestRun, destination: Destination) -> frozenset[tuple[int, int]]:
+    def _baseline_arcs(self, run: TestRun) -> frozenset[tuple[int, int]]:
         existing = [name for name in run.arcs if not name.startswith(PROBE_PREFIX)]
         return run.arcs_of(existing)
 
@@ -241,12 +298,17 @@ class TestGenerator:
         return TestCandidate(name, (name,), "\n".join(body) + "\n", (target_import(target),), "doctest")
 
     def _model_candidates(
-        self, target: TestTarget, conventions: TestConventions, destination: Destination, taken: set[str]
+        self,
+        target: TestTarget,
+        conventions: TestConventions,
+        destination: Destination,
+        taken: set[str],
+        callee: str | None = None,
     ) -> list[TestCandidate]:
         examples = self.similar_tests(target) if self.similar_tests is not None else []
         found: list[TestCandidate] = []
         started = time.monotonic()
-        for variant in variants(target, self.settings.test_generation_candidates):
+        for variant in variants(target, self.settings.test_generation_candidates, callee):
             if self.cancel.cancelled:
                 raise GenerationCancelled()
             prompt = build_prompt(target, conventions, destination.path, examples, variant.opening)
@@ -260,7 +322,7 @@ class TestGenerator:
         return found
 
     def _repair(
-        self, target: TestTarget, destination: Destination, failing: Sequence[TestCandidate], run: TestRun
+        self, target: TestTarget, destination: Destination, failing: Sequence[TestCandidate]
     ) -> list[TestCandidate]:
         """Failing `assert x == expected` where `x` ran: rewrite with the value observed (a regression
         oracle, labelled as such). Other failures are not repaired."""
@@ -291,12 +353,13 @@ class TestGenerator:
     ) -> GenerationResult:
         reports: list[CandidateReport] = []
         best: tuple[tuple[int, int], TestCandidate, frozenset[tuple[int, int]]] | None = None
+        executions = sum(run.repeats for run in runs)
         for candidate in pool.candidates:
-            passed = sum(run.passed(candidate.test_names) for run in runs)
+            passed = sum(run.repeats for run in runs if run.passed(candidate.test_names))
             reached = runs[0].arcs_of(candidate.test_names)
             gained = reached - baseline
             note = ""
-            if passed < len(runs):
+            if passed < executions:
                 first_failure = next(
                     (runs[0].messages.get(n) for n in candidate.test_names if runs[0].messages.get(n)), ""
                 )
@@ -312,15 +375,16 @@ class TestGenerator:
                     candidate.lines,
                     candidate.name in pool.repaired,
                     note,
+                    candidate.body,
                 )
             )
-            if passed == len(runs) and gained:
+            if passed == executions and gained:
                 score = (len(gained), -candidate.lines)
                 if best is None or score > best[0]:
                     best = (score, candidate, reached)
         network = probe.sandbox.network_isolated
         if best is None:
-            reason = _why_none(reports, len(runs))
+            reason = _why_none(reports, executions)
             return GenerationResult(target, None, reason, tuple(reports), conventions=conventions.evidence,
                                     network_isolated=network)  # fmt: skip
         _, winner, reached = best
@@ -332,11 +396,26 @@ class TestGenerator:
             arcs_after=len(baseline | reached),
             arcs_in_function=len(all_arcs | baseline | reached) or None,
             lines_gained=tuple(sorted(lines_of(reached - baseline) - lines_of(baseline))),
-            runs=len(runs),
+            runs=executions,
             repaired=winner.name in pool.repaired,
         )
         return GenerationResult(target, proven, None, tuple(reports), conventions=conventions.evidence,
                                 network_isolated=network)  # fmt: skip
+
+
+def _unique_names(candidates: Sequence[TestCandidate], taken: set[str]) -> list[TestCandidate]:
+    """Model candidates were named in parallel with the others: rename any clash now."""
+    unique: list[TestCandidate] = []
+    for candidate in candidates:
+        name, number = candidate.name, 2
+        while name in taken:
+            name, number = f"{candidate.name}_{number}", number + 1
+        taken.add(name)
+        if name != candidate.name:
+            body = candidate.body.replace(f"def {candidate.name}(", f"def {name}(", 1)
+            candidate = replace(candidate, name=name, test_names=(name,), body=body)
+        unique.append(candidate)
+    return unique
 
 
 def _merge_runs(first: TestRun, second: TestRun) -> TestRun:
@@ -346,6 +425,7 @@ def _merge_runs(first: TestRun, second: TestRun) -> TestRun:
         {**first.arcs, **second.arcs},
         first.probe_output,
         second.sandbox,
+        min(first.repeats, second.repeats),
     )
 
 

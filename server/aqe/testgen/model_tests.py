@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tree_sitter import Node
+
 from aqe.llm.types import ChatMessage, CompletionOptions, Prompt
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
@@ -36,9 +38,18 @@ class PromptVariant:
     options: CompletionOptions
 
 
-def variants(target: TestTarget, count: int, max_tokens: int = 200) -> list[PromptVariant]:
-    base = f"def test_{target.name.strip('_')}"
-    openings = [f"{base}(", f"{base}_returns_", f"{base}_with_", f"{base}_raises_", f"{base}_handles_"]
+def variants(target: TestTarget, count: int, callee: str | None = None, max_tokens: int = 160) -> list[PromptVariant]:
+    """Openings that already call the target: a small base model then only has to choose arguments
+    and an expected value (and a wrong expected value is repaired from what the code returns)."""
+    name = target.name.strip("_")
+    call = callee or target.call_prefix
+    openings = [
+        f"def test_{name}_returns_the_expected_value():\n    assert {call}(",
+        f"def test_{name}_at_a_boundary():\n    assert {call}(",
+        f"def test_{name}_rejects_invalid_input():\n    with pytest.raises(",
+        f"def test_{name}_with_typical_input():\n    result = {call}(",
+        f"def test_{name}_handles_an_edge_case():\n    assert {call}(",
+    ]
     found = []
     for number in range(count):
         temperature = 0.0 if number == 0 else 0.7
@@ -121,7 +132,7 @@ def read_candidates(
             continue
         name_node = definition.child_by_field_name("name")
         name = name_node.text.decode() if name_node is not None and name_node.text else ""
-        if not name.startswith("test") or target.name not in text or not _has_check(definition):
+        if not name.startswith("test") or not _calls(definition, target.name) or not _has_check(definition):
             continue
         unique = name
         number = 2
@@ -141,6 +152,13 @@ def read_candidates(
             )
         )
     return candidates
+
+
+def _calls(definition: Node, name: str) -> bool:
+    """The test's body calls the target (a test named after it that calls something else is noise)."""
+    body = definition.child_by_field_name("body")
+    text = body.text.decode("utf-8", errors="replace") if body is not None and body.text else ""
+    return re.search(rf"(?<![\w]){re.escape(name)}\s*\(", text) is not None
 
 
 def _clean(text: str) -> str:

@@ -140,6 +140,11 @@ def target_from_unit(root: Path, relative_path: str, document: ParsedDocument, u
         parameters = parameters[1:]
     body = node.child_by_field_name("body")
     strings, numbers = _literals(body) if body is not None else ((), ())
+    if body is not None:
+        constants = _module_constants(document)
+        used = [constants[name] for name in _identifiers(body) if name in constants]
+        strings = tuple(dict.fromkeys([*strings, *(v for kind, v in used if kind == "string")]))[:_MAX_LITERALS]
+        numbers = tuple(dict.fromkeys([*numbers, *(v for kind, v in used if kind == "number")]))[:_MAX_LITERALS]
     attributes = _attributes(body) if body is not None else frozenset()
     names = module_names(document)
     owner = None
@@ -243,6 +248,42 @@ def _literals(body: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
             continue
         stack.extend(reversed(node.children))
     return tuple(dict.fromkeys(strings))[:_MAX_LITERALS], tuple(dict.fromkeys(numbers))[:_MAX_LITERALS]
+
+
+def _identifiers(body: Node) -> list[str]:
+    names: list[str] = []
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if node.type == "identifier":
+            names.append(_text(node))
+        stack.extend(reversed(node.children))
+    return list(dict.fromkeys(names))
+
+
+def _module_constants(document: ParsedDocument) -> dict[str, tuple[str, str]]:
+    """Top-level `NAME = 5000` / `NAME = "gold"` / `NAME = Decimal(20)`: a function that compares with
+    FREE_SHIPPING_FROM_CENTS needs 5000 among its inputs as much as one that writes 5000."""
+    constants: dict[str, tuple[str, str]] = {}
+    for child in document.tree.root_node.named_children:
+        if child.type != "expression_statement" or not child.named_children:
+            continue
+        assignment = child.named_children[0]
+        if assignment.type != "assignment":
+            continue
+        left, right = assignment.child_by_field_name("left"), assignment.child_by_field_name("right")
+        if left is None or right is None or left.type != "identifier":
+            continue
+        if right.type in ("integer", "float"):
+            constants[_text(left)] = ("number", _text(right))
+        elif right.type == "string" and not any(c.type == "interpolation" for c in right.named_children):
+            constants[_text(left)] = ("string", _text(right))
+        elif right.type == "call":
+            arguments = right.child_by_field_name("arguments")
+            values = arguments.named_children if arguments is not None else []
+            if len(values) == 1 and values[0].type in ("integer", "float"):
+                constants[_text(left)] = ("number", _text(values[0]))
+    return constants
 
 
 def _attributes(body: Node) -> frozenset[str]:

@@ -30,7 +30,7 @@ Arc = tuple[int, int]
 
 # Runs after pytest in the sandbox: every coverage context's arcs in the target file, as JSON.
 _DUMP_ARCS = """
-import json, sys
+import json, re, sys
 import coverage
 data = coverage.CoverageData(sys.argv[1])
 data.read()
@@ -38,7 +38,7 @@ target = sys.argv[2]
 files = [name for name in data.measured_files() if name.replace('\\\\', '/').endswith(target)]
 out = {}
 for context in sorted(data.measured_contexts()):
-    data.set_query_contexts([context])
+    data.set_query_contexts(["^" + re.escape(context) + "$"])  # patterns: test_x_1 would match test_x_10
     arcs = set()
     for name in files:
         arcs.update(tuple(arc) for arc in (data.arcs(name) or []))
@@ -60,6 +60,8 @@ class TestRun:
     """Test name -> arcs it reached inside the target function."""
     probe_output: str
     sandbox: SandboxResult
+    repeats: int = 1
+    """How many times each candidate test ran in this session (2 with the aqe_twice plugin)."""
 
     def passed(self, names: Sequence[str]) -> bool:
         return bool(names) and all(self.outcomes.get(name) is Outcome.PASSED for name in names)
@@ -82,16 +84,19 @@ def run_with_coverage(
     allow_network: bool,
     cancel: CancelToken | None = None,
     extra_env: Sequence[tuple[str, str]] = (),
+    twice: Sequence[str] = (),
 ) -> TestRun:
-    """Run `test_files` (workspace-relative; `files` are written over the copy first) in a copy of
-    the workspace and report each test's outcome and arcs inside `target_lines` of `target_path`."""
+    """Run `test_files` (workspace-relative paths or node ids; `files` are written over the copy
+    first) in a copy of the workspace and report each test's outcome and arcs inside `target_lines`
+    of `target_path`. Test functions named in `twice` run twice in the session (both must pass)."""
     config = "\n".join(
         ["[run]", "branch = True", "dynamic_context = test_function", f"data_file = {DATA_FILE}",
          f"include = */{target_path}", "", "[report]", "ignore_errors = True", ""]
     )  # fmt: skip
     run = shlex.join(
         [python, "-m", "coverage", "run", f"--rcfile={CONFIG_FILE}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "no:randomly", f"--junitxml={JUNIT_FILE}", "-o", "junit_family=xunit1", *test_files]
+         "-p", "no:randomly", "-p", "aqe_twice", f"--aqe-twice={','.join(twice)}", f"--junitxml={JUNIT_FILE}",
+         "-o", "junit_family=xunit1", *test_files]
     )  # fmt: skip
     dump = shlex.join([python, "-c", _DUMP_ARCS, DATA_FILE, target_path, ARCS_FILE])
     command = ("/bin/sh", "-c", f"{run}; status=$?; {dump} || exit 97; exit $status")
@@ -117,7 +122,7 @@ def run_with_coverage(
     outcomes, messages = _outcomes(junit)
     arcs = _arcs(result.artifacts.get(ARCS_FILE), target_lines)
     probe = result.artifacts.get(PROBE_OUTPUT, b"").decode("utf-8", errors="replace")
-    return TestRun(outcomes, messages, arcs, probe, result)
+    return TestRun(outcomes, messages, arcs, probe, result, 2 if twice else 1)
 
 
 def _outcomes(junit: bytes) -> tuple[dict[str, Outcome], dict[str, str]]:

@@ -306,25 +306,22 @@ _EMPTY = {
 
 
 def _numbers(target: TestTarget, integer: bool) -> list[Value]:
-    found: list[str] = []
+    """1 first (a plain, valid-looking value), then the literals the code compares with, then their
+    neighbours (`x >= 10` needs 9 and 10), then zero and a negative."""
+    literals: list[int | float] = []
     for literal in target.number_literals:
         try:
-            number = int(literal, 0) if integer else float(literal)
+            literals.append(int(literal, 0) if integer else float(literal))
         except ValueError:
-            if integer:
-                continue
             try:
-                number = float(int(literal, 0))
+                literals.append(float(literal) if not integer else int(float(literal)))
             except ValueError:
                 continue
-        # Boundaries: the literal and its neighbours reach both sides of `x >= 10`.
-        if integer:
-            found += [str(number - 1), str(number), str(number + 1)]
-        else:
-            found += [repr(float(number)), repr(float(number) + 0.5)]
-    base = ["0", "1", "-1", "7"] if integer else ["0.0", "1.5", "-2.5"]
-    ordered = [base[1], *found, *base]
-    return _unique([Value(text, _label(text)) for text in ordered])[: _PER_TYPE + 4]
+    exact = [str(n) if integer else repr(float(n)) for n in literals]
+    around = [str(n + step) if integer else repr(float(n) + step / 2) for n in literals for step in (-1, 1)]
+    base = ["0", "-1", "7"] if integer else ["0.0", "1.5", "-2.5"]
+    ordered = ["1" if integer else "1.0", *exact, *around, *base]
+    return _unique([Value(text, _label(text)) for text in ordered])[: _PER_TYPE + 10]
 
 
 def _strings(target: TestTarget) -> list[Value]:

@@ -1,0 +1,295 @@
+"""`aqe generate`: proven tests from the command line, for one function or for the coverage gaps.
+
+    aqe generate src/shop/pricing.py::vat_cents            # show the proven test and what it adds
+    aqe generate src/shop/pricing.py::Cart.add --diff      # as a unified diff against the test file
+    aqe generate src/shop/pricing.py::vat_cents --write    # append it to the test file
+    aqe generate --coverage-gaps --max 5 --diff            # the functions coverage data says are not covered
+
+Thin: it finds the target, builds the generator the language server uses, and formats the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging
+from aqe.config import LoadedSettings, load_settings
+from aqe.durable import atomic_write_bytes
+from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
+from aqe.sandbox.runner import SandboxRunner
+from aqe.testgen.generate import GenerationResult, TestGenerator
+from aqe.testgen.target import TargetError, TestTarget, find_target_by_name
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    generate = commands.add_parser("generate", help="generate a test proven to pass and to add coverage")
+    generate.add_argument("target", nargs="?", help="FILE::FUNCTION, or FILE::Class.method")
+    generate.add_argument(
+        "--coverage-gaps", action="store_true", help="the functions the coverage data says lack tests"
+    )
+    generate.add_argument("--max", type=int, default=5, metavar="N", help="with --coverage-gaps: at most N functions")
+    output = generate.add_mutually_exclusive_group()
+    output.add_argument("--write", action="store_true", help="append the proven tests to their test files")
+    output.add_argument("--diff", action="store_true", help="print unified diffs of the test files")
+    generate.add_argument("--no-model", action="store_true", help="use only the generator that needs no model")
+    generate.add_argument("--root", type=Path, help="the workspace folder (default: the current folder)")
+    generate.add_argument("--format", choices=("text", "json"), default="text")
+    generate.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    root = (args.root or Path.cwd()).resolve()
+    if not root.is_dir():
+        print(f"aqe generate: no such folder: {root}", file=sys.stderr)
+        return EXIT_USAGE
+    if bool(args.target) == bool(args.coverage_gaps):
+        print("aqe generate: give FILE::FUNCTION or --coverage-gaps (one of them)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.max < 1:
+        print("aqe generate: --max must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    try:
+        targets = _gap_targets(root, loaded, args.max) if args.coverage_gaps else [_named_target(root, args.target)]
+    except (TargetError, OSError, ValueError) as error:
+        print(f"aqe generate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not targets:
+        print("aqe generate: no function with a coverage gap was found", file=sys.stderr)
+        return EXIT_OK
+    complete, close = (None, None) if args.no_model else _model(loaded, root)
+    results: list[GenerationResult] = []
+    try:
+        for target, text in targets:
+            print(f"aqe: generating a test for {target.path}::{target.qualified_name}", file=sys.stderr)
+            generator = TestGenerator(
+                root,
+                loaded.settings,
+                SandboxRunner(trusted=True),
+                complete=complete if loaded.settings.test_generation_candidates else None,
+                similar_tests=_similar_tests(root, loaded),
+                progress=(lambda message: print(f"aqe:   {message}", file=sys.stderr)) if args.verbose else None,
+            )
+            results.append(generator.generate(target, text))
+    finally:
+        if close is not None:
+            close()
+    written = _write(root, results) if args.write else []
+    if args.format == "json":
+        print(json.dumps([_json(result) for result in results], indent=2))
+    else:
+        for result in results:
+            print(_text(root, result, diff=args.diff, written=result.target.qualified_name in written))
+    return EXIT_OK if any(result.proven for result in results) else EXIT_FINDINGS
+
+
+def _named_target(root: Path, spec: str) -> tuple[TestTarget, str]:
+    file_part, separator, name = spec.partition("::")
+    if not separator or not name:
+        raise ValueError(f"expected FILE::FUNCTION, got {spec!r}")
+    path = (root / file_part).resolve()
+    if root not in path.parents:
+        raise ValueError(f"{file_part} is outside {root}")
+    text = path.read_text(encoding="utf-8")
+    return find_target_by_name(root, path.relative_to(root).as_posix(), text, name), text
+
+
+def _gap_targets(root: Path, loaded: LoadedSettings, limit: int) -> list[tuple[TestTarget, str]]:
+    """Functions with uncovered lines or branches, from the project's coverage data (measured once in
+    the sandbox when there is none), least covered first."""
+    from aqe.coverage.report import build_report
+    from aqe.coverage.store import MEASURED_FILE, CoverageStore
+    from aqe.workspace import Workspace
+
+    settings = loaded.settings
+    workspace = Workspace([root], settings.exclude)
+    kept = root / settings.index_dir / MEASURED_FILE
+    store = CoverageStore([root], settings.coverage_paths, extra_files=[kept])
+    report = build_report(root, store, workspace)
+    if not report.sources:
+        print("aqe: no coverage data; running the test suite once with coverage (in the sandbox)", file=sys.stderr)
+        _measure_suite(root, loaded, kept)
+        report = build_report(root, CoverageStore([root], settings.coverage_paths, extra_files=[kept]), workspace)
+    gaps = sorted(report.gaps(), key=lambda item: item[1].percent)
+    targets: list[tuple[TestTarget, str]] = []
+    for hints, function in gaps:
+        path = Path(hints.path)
+        relative = path.resolve().relative_to(root).as_posix() if root in path.resolve().parents else None
+        if relative is None or path.suffix != ".py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        try:
+            targets.append((find_target_by_name(root, relative, text, function.qualified_name), text))
+        except TargetError:
+            continue
+        if len(targets) >= limit:
+            break
+    return targets
+
+
+def _measure_suite(root: Path, loaded: LoadedSettings, kept: Path) -> None:
+    from aqe.coverage.measure import CoverageRunError, measure, merge_measurement, write_durably
+    from aqe.parsing.units import is_test_file
+    from aqe.sandbox.pytest_command import project_python
+    from aqe.workspace import Workspace
+
+    settings = loaded.settings
+    workspace = Workspace([root], settings.exclude)
+    tests = [
+        p for p in workspace.iter_source_files([root]) if p.suffix == ".py" and is_test_file(os.path.relpath(p, root))
+    ]
+    try:
+        run = measure(
+            root,
+            tests,
+            SandboxRunner(trusted=loaded.trusted),
+            project_python(root),
+            timeout_s=settings.sandbox_timeout_s,
+            memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
+            allow_network=settings.sandbox_allow_network,
+        )
+    except CoverageRunError as error:
+        raise ValueError(f"the suite could not be measured: {error}") from error
+    write_durably(kept, merge_measurement(None, run, root, [], {}))
+
+
+def _model(loaded: LoadedSettings, root: Path) -> tuple[Any, Any]:
+    """The router (local model, privacy rules) as the generator's blocking `complete`."""
+    from aqe.llm.factory import build_router
+    from aqe.llm.router import RoutingHints
+
+    router = build_router(loaded.settings, root)
+
+    def complete(prompt: Prompt, options: CompletionOptions, cancel: CancelToken) -> Completion:
+        return router.complete(prompt, options, cancel=cancel, hints=RoutingHints(tags=("testgen",)))
+
+    return complete, router.close
+
+
+def _similar_tests(root: Path, loaded: LoadedSettings) -> Any:
+    from aqe.index.service import WorkspaceIndex
+
+    index = WorkspaceIndex(root, loaded.settings)
+    opened = False
+
+    def similar(target: TestTarget) -> list[str]:
+        nonlocal opened
+        if not opened:
+            index.open()
+            index.scan()
+            index.save()
+            opened = True
+        examples = []
+        for hit in index.search(f"{target.qualified_name}\n{target.source}", 3, "code/tests"):
+            try:
+                lines = (root / hit.record.path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            examples.append("\n".join(lines[hit.record.start_line : hit.record.end_line + 1]))
+        return examples
+
+    return similar
+
+
+def _write(root: Path, results: list[GenerationResult]) -> list[str]:
+    """Append each proven test to its file: from the file as it is now (never overwriting a test)."""
+    from aqe.testgen.placement import Destination, build_edit
+
+    written: list[str] = []
+    for result in results:
+        if result.proven is None:
+            continue
+        path = root / result.proven.edit.path
+        existing = path.read_text(encoding="utf-8") if path.exists() else None
+        destination = Destination(result.proven.edit.path, existing, frozenset())
+        edit = build_edit(destination, [result.proven.candidate])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, edit.new_text.encode("utf-8"))
+        written.append(result.target.qualified_name)
+    return written
+
+
+def _text(root: Path, result: GenerationResult, *, diff: bool, written: bool) -> str:
+    target = f"{result.target.path}::{result.target.qualified_name}"
+    if result.proven is None:
+        return f"{target}: no test: {result.reason} ({result.seconds:.1f} s)"
+    proven = result.proven
+    gained = proven.arcs_after - proven.arcs_before
+    head = (
+        f"{target}: {', '.join(proven.candidate.test_names)} ({proven.candidate.generator}) passed {proven.runs} runs "
+        f"and reaches {gained} more branch arcs, lines {_ranges(proven.lines_gained)}; {result.seconds:.1f} s"
+    )
+    if written:
+        return f"{head}\n  written to {proven.edit.path}"
+    if diff:
+        path = root / proven.edit.path
+        before = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.exists() else []
+        after = proven.edit.new_text.splitlines(keepends=True)
+        name = proven.edit.path
+        lines = difflib.unified_diff(before, after, f"a/{name}" if before else "/dev/null", f"b/{name}")
+        return head + "\n" + "".join(lines)
+    return f"{head}\n--- {proven.edit.path}\n{proven.candidate.body}"
+
+
+def _ranges(lines: tuple[int, ...]) -> str:
+    if not lines:
+        return "none new"
+    spans, start, previous = [], lines[0], lines[0]
+    for line in lines[1:]:
+        if line != previous + 1:
+            spans.append(f"{start}-{previous}" if start != previous else str(start))
+            start = line
+        previous = line
+    spans.append(f"{start}-{previous}" if start != previous else str(start))
+    return ", ".join(spans)
+
+
+def _json(result: GenerationResult) -> dict[str, Any]:
+    proven = result.proven
+    return {
+        "target": {"path": result.target.path, "name": result.target.qualified_name},
+        "proven": proven is not None,
+        "reason": result.reason,
+        "seconds": round(result.seconds, 2),
+        "networkIsolated": result.network_isolated,
+        "conventions": result.conventions,
+        "test": None
+        if proven is None
+        else {
+            "names": list(proven.candidate.test_names),
+            "generator": proven.candidate.generator,
+            "file": proven.edit.path,
+            "createsFile": proven.edit.create,
+            "code": proven.candidate.body,
+            "imports": list(proven.candidate.imports),
+            "runs": proven.runs,
+            "arcsBefore": proven.arcs_before,
+            "arcsAfter": proven.arcs_after,
+            "linesGained": list(proven.lines_gained),
+            "repaired": proven.repaired,
+            "labels": list(proven.candidate.labels),
+        },
+        "candidates": [
+            {
+                "name": c.name,
+                "generator": c.generator,
+                "passedRuns": c.passed_runs,
+                "arcsGained": c.arcs_gained,
+                "lines": c.lines,
+                "repaired": c.repaired,
+                "note": c.note,
+                "code": c.code,
+            }
+            for c in result.candidates
+        ],
+        "timings": {key: round(value, 2) for key, value in result.timings.items()},
+    }

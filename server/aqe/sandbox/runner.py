@@ -19,6 +19,7 @@ An untrusted workspace never runs anything: `SandboxRunner(trusted=False).run(..
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import logging
@@ -300,7 +301,8 @@ class SandboxRunner:
                 if stopped_reason is not None:
                     tracker.kill_all(spec.grace_s)
                     break
-                cancel.wait(_POLL_S)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=_POLL_S)  # returns at once when the command exits
             exit_status = _wait(process)
             # The command is over; anything of its still running (a daemon, a server a test forgot)
             # is stopped too, so nothing outlives the sandbox.

@@ -96,7 +96,7 @@ def related_tests(
     if more_related is not None:
         try:
             tests.extend(path for path in more_related(source) if path not in tests)
-        except Exception:  # the index is a helper here; without it, imports still decide
+        except Exception:  # the index only adds to the imports; without it, they still decide
             log.exception("finding related tests through the index failed; using imports only")
     return sorted(dict.fromkeys(tests))
 

@@ -155,19 +155,19 @@ class TestSources:
         return self._texts[identity.file][unit.start_byte : unit.end_byte].decode("utf-8", "replace")
 
     def context_source(self, identity: TestIdentity) -> str | None:
-        """The test and the helpers of its own file that it calls: what its outcome depends on locally."""
+        """The test and the functions of its own file that it calls: what its outcome depends on locally."""
         own = self.source_of(identity)
         if own is None or identity.file is None:
             return own
         data = self._texts[identity.file]
-        helpers = [
+        called = [
             data[unit.start_byte : unit.end_byte].decode("utf-8", "replace")
             for unit in self._load(identity.file) or []
             if unit.kind is UnitKind.FUNCTION
             and unit.name != identity.name
             and re.search(rf"\b{re.escape(unit.name)}\(", own)
         ]
-        return "\n\n".join([own, *helpers])
+        return "\n\n".join([own, *called])
 
     def test_hash(self, identity: TestIdentity) -> str | None:
         source = self.source_of(identity)

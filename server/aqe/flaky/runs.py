@@ -176,7 +176,14 @@ def _describe(index: int, total: int | None, record: RunRecord) -> str:
     where = f"run {index}" + (f"/{total}" if total else "")
     if record.problem and not (record.passed or record.failed):
         return f"{where} {record.label}: {record.problem}"
-    return f"{where} {record.label}: {record.passed} passed, {record.failed} failed"
+    text = f"{where} {record.label}: {record.passed} passed, {record.failed} failed"
+    code = record.sandbox.exit_code
+    if code not in (0, 1):  # pytest: 2 interrupted, 3 internal error, 4 usage error, 5 no tests
+        last = (record.sandbox.stdout_tail.strip().splitlines() or [""])[-1]
+        text += f" (pytest exited {code if code is not None else 'by signal ' + str(record.sandbox.signal)}: {last})"
+    if record.problem:
+        text += f"; {record.problem}"
+    return text
 
 
 def ingest_reports(

@@ -221,15 +221,28 @@ def order_evidence(score: TestScore, all_rows: Sequence[HistoryRow]) -> OrderEvi
             f"fails when run without {culprit} before it (passed all {cells[1]} runs after it, failed all "
             f"{cells[2]} without)",
         )
-    if alone_pass and suite_failures and isolated is not None and isolated.runs >= 2:
-        return OrderEvidence(
-            OrderKind.PASSES_ALONE, None, f"passes all {isolated.runs} runs alone, fails only in the suite"
-        )
-    if alone_fail and suite_passes and isolated is not None and isolated.runs >= 2:
-        return OrderEvidence(
-            OrderKind.FAILS_ALONE, None, f"fails all {isolated.runs} runs alone, passes only in the suite"
-        )
+    # Without a culprit, "passes alone" is evidence only when chance cannot explain it: a test failing
+    # 40% of the time passes 4 runs alone in 13% of cases. One-sided Fisher exact test at 5%.
+    if isolated is not None and isolated.runs >= 2 and seen:
+        alone = isolated.runs
+        if alone_pass and suite_failures and fisher_one_sided(suite_failures, len(seen), 0, alone) < 0.05:
+            return OrderEvidence(
+                OrderKind.PASSES_ALONE, None, f"passes all {alone} runs alone, fails only in the suite"
+            )
+        if alone_fail and suite_passes and fisher_one_sided(alone, alone, suite_failures, len(seen)) < 0.05:
+            return OrderEvidence(OrderKind.FAILS_ALONE, None, f"fails all {alone} runs alone, passes only in the suite")
     return None
+
+
+def fisher_one_sided(failures_a: int, runs_a: int, failures_b: int, runs_b: int) -> float:
+    """P(group A has at least `failures_a` failures) if both groups fail at the same rate: the one-sided
+    Fisher exact test that A fails more often than B."""
+    total_failures, total = failures_a + failures_b, runs_a + runs_b
+    ways = sum(
+        math.comb(total_failures, k) * math.comb(total - total_failures, runs_a - k)
+        for k in range(failures_a, min(runs_a, total_failures) + 1)
+    )
+    return ways / math.comb(total, runs_a)
 
 
 def duration_spread(score: TestScore) -> float | None:

@@ -19,6 +19,7 @@ An untrusted workspace never runs anything: `SandboxRunner(trusted=False).run(..
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import logging
@@ -243,7 +244,7 @@ class SandboxRunner:
         cpu = spec.cpu_seconds if spec.cpu_seconds is not None else max(1, int(spec.timeout_s + 0.999))
         status_read, status_write = os.pipe()
         wrapper = [sys.executable, "-I", "-m", "aqe.sandbox.limits", "--status-fd", str(status_write)]
-        wrapper += ["--cpu-seconds", str(cpu), "--max-processes", str(spec.max_processes)]
+        wrapper += ["--cpu-seconds", str(cpu), "--max-processes", str(_nproc_limit(spec.max_processes))]
         wrapper += ["--max-file-bytes", str(spec.max_file_bytes), "--max-open-files", str(spec.max_open_files)]
         if spec.memory_bytes is not None:
             wrapper += ["--memory-bytes", str(spec.memory_bytes)]
@@ -300,7 +301,8 @@ class SandboxRunner:
                 if stopped_reason is not None:
                     tracker.kill_all(spec.grace_s)
                     break
-                cancel.wait(_POLL_S)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=_POLL_S)  # returns at once when the command exits
             exit_status = _wait(process)
             # The command is over; anything of its still running (a daemon, a server a test forgot)
             # is stopped too, so nothing outlives the sandbox.
@@ -354,6 +356,23 @@ class SandboxRunner:
         )
         log.debug("sandbox: %s ended %s in %.2f s", spec.command[0], _describe(result), duration)
         return result
+
+
+def _nproc_limit(max_processes: int) -> int:
+    """RLIMIT_NPROC counts every process of the user, not only the sandbox's (a desktop session has
+    hundreds), so the limit is set above what the user already runs; the runner's own count of the
+    sandbox's processes enforces `max_processes` itself. (Root is exempt from it: the cgroup caps.)"""
+    if os.geteuid() == 0:
+        return max_processes
+    uid = os.getuid()
+    existing = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                existing += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                continue
+    return max_processes + existing
 
 
 def _wait(process: subprocess.Popen[bytes]) -> int:

@@ -78,7 +78,7 @@ def test_without_the_measured_text_a_changed_file_gets_one_notice_and_no_lines(m
 
 def test_test_files_get_no_coverage_hints(tmp_path):
     test_file = tmp_path / "tests" / "test_calc.py"
-    text = "def helper():\n    return 1\n\ndef test_it():\n    assert helper() == 1\n"
+    text = "def make_one():\n    return 1\n\ndef test_it():\n    assert make_one() == 1\n"
     coverage = FileCoverage(str(test_file), frozenset({1, 4, 5}), frozenset({2}), line_hashes=hash_lines(text))
     assert coverage_findings(function_coverage(_parse(test_file, text), coverage)) == []
 

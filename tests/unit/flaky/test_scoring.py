@@ -129,3 +129,25 @@ def test_random_failures_show_no_order_effect():
     rows += [_row("t::b", coin.random() < 0.4, kind="isolated", report=100 + i) for i in range(4)]
     score = next(s for s in score_tests(rows) if s.test_id == "t::b")
     assert order_evidence(score, rows) is None
+
+
+def test_the_fisher_test_matches_a_hand_computed_table():
+    from aqe.flaky.scoring import fisher_one_sided
+
+    # 8 of 16 suite runs failed, 0 of 4 alone: C(12,4) / C(20,4) that all 4 alone runs would pass by chance.
+    assert fisher_one_sided(8, 16, 0, 4) == pytest.approx(495 / 4845)
+    assert fisher_one_sided(4, 4, 0, 16) == pytest.approx(1 / 4845)
+
+
+def test_passing_a_few_runs_alone_by_chance_is_not_taken_for_an_order_effect():
+    rows = [_row("t::job", i % 2 == 0, kind="suite", report=i, ordinal=0) for i in range(16)]
+    rows += _alone("t::job", False, 4, 100)
+    score = score_tests(rows)[0]
+    assert order_evidence(score, rows) is None
+
+
+def test_passing_every_run_alone_while_failing_most_of_the_suite_is_an_order_effect():
+    rows = [_row("t::victim", i % 4 != 0, kind="suite", report=i, ordinal=0) for i in range(16)]
+    rows += _alone("t::victim", False, 4, 100)
+    evidence = order_evidence(score_tests(rows)[0], rows)
+    assert evidence is not None and evidence.kind is OrderKind.PASSES_ALONE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class FlakyFeature:
         self._report_stamps: dict[Path, tuple[int, int]] = {}
         self._poll_requested = False
         self._reported: set[str] = set()
+        self._refreshing = threading.Lock()
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> FlakyFeature:
@@ -84,7 +86,13 @@ class FlakyFeature:
     # --- keeping the verdicts current (worker threads) ------------------------------------------------
 
     def refresh(self) -> bool:
-        """Ingest new or changed reports, rescore when the history grew; True when verdicts changed."""
+        """Ingest new or changed reports, rescore when the history grew; True when verdicts changed.
+
+        Called from the poll and from the first diagnostics, both in worker threads: one at a time."""
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         history, root = self.history(), self.root
         if history is None or root is None:
             return False

@@ -300,7 +300,7 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
 
 FEATURES = (
     "lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "index", "coverage",
-    "flaky", "privacy",
+    "flaky", "privacy", "testgen",
 )  # fmt: skip
 
 

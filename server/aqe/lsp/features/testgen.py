@@ -1,0 +1,371 @@
+""" "Generate test for `name`": a code action (and an optional code lens) that returns at once and
+proves a test in the background, with cancellable `$/progress`, ending in `workspace/applyEdit`.
+
+The generator (aqe.testgen) blocks, so it runs on a worker thread; the model it asks goes through the
+server's model queue as an interactive request. An untrusted workspace runs nothing: the action is
+shown disabled with the reason, and the command refuses. Whether the edit was applied, later undone
+or edited is recorded in the feedback log for the learning features.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+
+from aqe.learning.events import FeedbackEvent, FeedbackLog
+from aqe.llm.types import CancelToken, Completion, CompletionOptions, Priority, Prompt, ProviderError
+from aqe.lsp.progress import Progress
+from aqe.lsp.server import AqeLanguageServer
+from aqe.parsing.languages import Language
+from aqe.sandbox.runner import SandboxRunner
+from aqe.testgen.generate import GenerationResult, TestGenerator
+from aqe.testgen.placement import TestFileEdit
+from aqe.testgen.target import TargetError, TestTarget, find_target
+from aqe.workspace import path_from_uri
+
+log = logging.getLogger(__name__)
+
+GENERATE_TEST_COMMAND = "aqe.generateTest"
+_MODEL_CALL_TIMEOUT_S = 120.0
+
+
+@dataclass
+class _Written:
+    """A generated test the user accepted, watched for an undo or an edit."""
+
+    path: Path
+    names: tuple[str, ...]
+    body: str
+    target: str
+    reported: bool = False
+
+
+class TestGenerationFeature:
+    def __init__(self, server: AqeLanguageServer) -> None:
+        self.server = server
+        self._one_at_a_time = asyncio.Lock()
+        self._written: list[_Written] = []
+
+    @classmethod
+    def of(cls, server: AqeLanguageServer) -> TestGenerationFeature:
+        feature = getattr(server, "_aqe_testgen", None)
+        if feature is None:
+            feature = cls(server)
+            server._aqe_testgen = feature  # type: ignore[attr-defined]
+        return feature
+
+    @property
+    def trusted(self) -> bool:
+        loaded = self.server.loaded_settings
+        return loaded.trusted if loaded is not None else False
+
+    def target_at(self, uri: str, line: int, character: int) -> tuple[Path, Path, str, TestTarget]:
+        path = path_from_uri(uri)
+        if path is None:
+            raise ValueError(f"{uri} is not a file")
+        root = self.server.engine.workspace.root_of(path)
+        if root is None:
+            raise ValueError(f"{path} is outside the workspace folders")
+        document = self.server.engine.get_document(uri)
+        if document is not None:
+            if document.language is not Language.PYTHON:
+                raise ValueError("aqe generates tests for Python functions")
+            text = document.text
+        else:
+            read = self.server.engine.workspace.read_text(path, self.server.engine.max_file_bytes)
+            if not isinstance(read, str):
+                raise ValueError(read.describe())
+            text = read
+        relative = path.resolve().relative_to(root).as_posix()
+        try:
+            target = find_target(root, relative, text, line, character)
+        except TargetError as error:
+            raise ValueError(str(error)) from error
+        return root, path, text, target
+
+    async def generate(self, root: Path, text: str, target: TestTarget) -> None:
+        async with self._one_at_a_time:
+            progress = Progress(self.server, f"aqe: generating a test for `{target.qualified_name}`", cancellable=True)
+            await progress.begin("starting")
+            cancel = CancelToken()
+            loop = asyncio.get_running_loop()
+            watcher = asyncio.ensure_future(_cancel_when_asked(progress, cancel))
+
+            def report(message: str) -> None:
+                progress.report(message)
+
+            generator = TestGenerator(
+                root,
+                self.server.settings,
+                SandboxRunner(trusted=self.trusted),
+                complete=self._model(loop) if self.server.settings.test_generation_candidates else None,
+                similar_tests=self._similar_tests(root),
+                progress=report,
+                cancel=cancel,
+            )
+            try:
+                result = await loop.run_in_executor(None, lambda: generator.generate(target, text))
+            finally:
+                watcher.cancel()
+            if result.proven is None:
+                progress.end(result.reason or "no test")
+                if result.reason != "cancelled":
+                    log.info(
+                        "no test for %s: %s; candidates: %s", target.qualified_name, result.reason, result.candidates
+                    )
+                    self.server.notify_user(f"aqe: {result.reason}", types.MessageType.Warning, always=True)
+                return
+            progress.end("applying the test")
+            await self._apply(root, result)
+
+    async def _apply(self, root: Path, result: GenerationResult) -> None:
+        proven = result.proven
+        assert proven is not None
+        edit = proven.edit
+        path = root / edit.path
+        workspace_edit = self._workspace_edit(path, edit)
+        label = f"aqe: test for {result.target.qualified_name}"
+        try:
+            answer = await self.server.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(edit=workspace_edit, label=label)
+            )
+            applied = bool(answer.applied)
+        except Exception as error:
+            log.warning("the editor did not apply the test: %s", error)
+            applied = False
+        gained = proven.arcs_after - proven.arcs_before
+        details = {
+            "target": result.target.qualified_name,
+            "file": edit.path,
+            "generator": proven.candidate.generator,
+            "arcsGained": gained,
+            "linesGained": list(proven.lines_gained),
+            "repaired": proven.repaired,
+            "seconds": round(result.seconds, 2),
+        }
+        self._feedback(root).record(FeedbackEvent("apply" if applied else "reject", "testgen", details))
+        if not applied:
+            self.server.notify_user("aqe: the editor did not apply the generated test", types.MessageType.Warning)
+            return
+        self._written.append(
+            _Written(path, proven.candidate.test_names, proven.candidate.body, result.target.qualified_name)
+        )
+        lines = len(proven.lines_gained)
+        message = (
+            f"aqe: wrote {', '.join(proven.candidate.test_names)} to {edit.path}: passed {proven.runs} runs, "
+            "reaching "
+            f"{gained} more branch arcs ({lines} more lines) of `{result.target.qualified_name}`"
+            + (
+                " (expected values observed from the current code)"
+                if "characterisation" in proven.candidate.labels
+                else ""
+            )
+        )
+        self.server.notify_user(message, types.MessageType.Info, always=True)
+        if get_capability(self.server.client_capabilities, "window.show_document.support", False):
+            position = types.Position(line=edit.test_line, character=0)
+            try:
+                await self.server.window_show_document_async(
+                    types.ShowDocumentParams(uri=path.as_uri(), take_focus=False,
+                                             selection=types.Range(start=position, end=position))
+                )  # fmt: skip
+            except Exception as error:
+                log.debug("showDocument failed: %s", error)
+
+    def _workspace_edit(self, path: Path, edit: TestFileEdit) -> types.WorkspaceEdit:
+        uri = path.as_uri()
+        changes: list[Any] = []
+        if edit.create:
+            changes.append(
+                types.CreateFile(uri=uri, options=types.CreateFileOptions(overwrite=False, ignore_if_exists=True))
+            )
+            text_edits = [types.TextEdit(range=_at(0), new_text=edit.new_text)]
+            version = None
+        else:
+            document = self.server.engine.get_document(uri)
+            version = document.version if document is not None else None
+            text_edits = [
+                types.TextEdit(range=_at(insertion.line), new_text=insertion.text) for insertion in edit.insertions
+            ]
+        changes.append(
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version), edits=text_edits
+            )
+        )
+        return types.WorkspaceEdit(document_changes=changes)
+
+    def _model(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """A blocking `complete` for the generator's thread, through the server's model queue."""
+        server = self.server
+
+        def complete(prompt: Prompt, options: CompletionOptions, cancel: CancelToken) -> Completion:
+            from aqe.llm.service import ModelService
+
+            service: ModelService | None = getattr(server, "models", None)
+            if service is None:
+                raise ProviderError("the model service is not running")
+            future = asyncio.run_coroutine_threadsafe(
+                service.complete(prompt, options, Priority.INTERACTIVE, cancel), loop
+            )
+            try:
+                return future.result(timeout=_MODEL_CALL_TIMEOUT_S)
+            except concurrent.futures.TimeoutError as error:
+                future.cancel()
+                raise ProviderError("the model took too long") from error
+
+        return complete
+
+    def _similar_tests(self, root: Path) -> Any:
+        """The project's most similar tests as patterns for the model, from the workspace index."""
+        from aqe.lsp.features.index import IndexFeature
+
+        index = IndexFeature.of(self.server).indexes.get(root)
+
+        def similar(target: TestTarget) -> list[str]:
+            if index is None:
+                return []
+            examples = []
+            for hit in index.search(f"{target.qualified_name}\n{target.source}", 3, "code/tests"):
+                examples.append(
+                    _unit_text(root / hit.record.path, hit.record.start_line, hit.record.end_line) or hit.record.text
+                )
+            return [example for example in examples if example]
+
+        return similar
+
+    def _feedback(self, root: Path) -> FeedbackLog:
+        return FeedbackLog.for_workspace(root, self.server.settings.index_dir)
+
+    def document_changed(self, uri: str) -> None:
+        """An accepted test that later disappears was undone; one whose body changed was edited."""
+        path = path_from_uri(uri)
+        if path is None or not self._written:
+            return
+        document = self.server.engine.get_document(uri)
+        if document is None:
+            return
+        for written in self._written:
+            if written.reported or written.path.resolve() != path.resolve():
+                continue
+            kind = None
+            if not any(f"def {name.split('::')[-1]}(" in document.text for name in written.names):
+                kind = "undo"
+            elif written.body.strip() not in document.text:
+                kind = "edit"
+            if kind is not None:
+                written.reported = True
+                root = self.server.engine.workspace.root_of(path)
+                if root is not None:
+                    self._feedback(root).record(
+                        FeedbackEvent(kind, "testgen", {"target": written.target, "tests": list(written.names)})
+                    )
+
+
+def _at(line: int) -> types.Range:
+    position = types.Position(line=line, character=0)
+    return types.Range(start=position, end=position)
+
+
+def _unit_text(path: Path, start_line: int, end_line: int) -> str | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return "\n".join(lines[start_line : end_line + 1])
+
+
+async def _cancel_when_asked(progress: Progress, cancel: CancelToken) -> None:
+    while not cancel.cancelled:
+        if progress.cancelled:
+            cancel.cancel("the user cancelled")
+            return
+        await asyncio.sleep(0.1)
+
+
+def _position_argument(args: tuple[Any, ...]) -> tuple[str, int, int]:
+    from aqe.lsp.features.index import _position_argument as parse
+
+    return parse(args, GENERATE_TEST_COMMAND)
+
+
+def register(server: AqeLanguageServer) -> None:
+    feature = TestGenerationFeature.of(server)
+    running: set[asyncio.Task[Any]] = set()
+
+    @server.command(GENERATE_TEST_COMMAND)
+    async def generate_test(ls: AqeLanguageServer, *args: Any) -> dict[str, Any]:
+        """Returns at once; the test arrives as a workspace/applyEdit (or a message saying why not)."""
+        uri, line, character = _position_argument(args)
+        if not feature.trusted:
+            raise ValueError("this workspace is not trusted: aqe runs no code in it, so it cannot prove a test")
+        root, _path, text, target = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: feature.target_at(uri, line, character)
+        )
+        task = ls.run_task(feature.generate(root, text, target), f"generate test for {target.qualified_name}")
+        running.add(task)
+        task.add_done_callback(running.discard)
+        return {"started": True, "target": target.qualified_name, "file": target.path}
+
+    async def generate_test_action(ls: AqeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        only = params.context.only
+        if only and not any(kind in (types.CodeActionKind.Empty, "refactor", "source") for kind in only):
+            return []
+        document = ls.engine.get_document(params.text_document.uri)
+        if document is None or document.parsed is None or document.language is not Language.PYTHON:
+            return []
+        position = params.range.start
+        try:
+            _, _, _, target = feature.target_at(params.text_document.uri, position.line, position.character)
+        except ValueError:
+            return []
+        argument = {
+            "uri": params.text_document.uri,
+            "position": {"line": position.line, "character": position.character},
+        }
+        action = types.CodeAction(
+            title=f"Generate test for `{target.qualified_name}`",
+            kind=types.CodeActionKind.Empty,
+            command=types.Command(title="Generate test", command=GENERATE_TEST_COMMAND, arguments=[argument]),
+        )
+        if not feature.trusted:
+            action.disabled = types.CodeActionDisabled(
+                reason="the workspace is not trusted: aqe runs no code in it"
+            )
+        return [action]
+
+    server.code_action_providers.append(generate_test_action)
+    server.listen("changed", feature.document_changed)
+    server.listen("saved", feature.document_changed)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: AqeLanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        if not ls.settings.test_generation_code_lens or not feature.trusted:
+            return []
+        document = ls.engine.get_document(params.text_document.uri)
+        if document is None or document.parsed is None or document.language is not Language.PYTHON:
+            return []
+        from aqe.parsing.units import UnitKind, extract_units
+
+        lenses = []
+        for unit in extract_units(document.parsed):
+            if unit.kind not in (UnitKind.FUNCTION, UnitKind.METHOD) or unit.name.startswith("__"):
+                continue
+            start = unit.name_span.start
+            argument = {"uri": params.text_document.uri, "position": {"line": start.line, "character": start.character}}
+            lenses.append(
+                types.CodeLens(
+                    range=types.Range(
+                        start=types.Position(line=start.line, character=0),
+                        end=types.Position(line=start.line, character=0),
+                    ),
+                    command=types.Command(title="Generate test", command=GENERATE_TEST_COMMAND, arguments=[argument]),
+                )
+            )
+        return lenses

@@ -30,7 +30,8 @@ WITH_MODEL = ClientServerConfig(
 
 
 def apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
-    """What an editor does with the edit: create files, insert text (positions are 0-based lines)."""
+    """What an editor does with the edit: create files, replace whole lines (aqe's edits start and end
+    at character 0)."""
     for change in edit.document_changes or []:
         if isinstance(change, types.CreateFile):
             path = Path(change.uri.removeprefix("file://"))
@@ -41,8 +42,8 @@ def apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
         path = Path(change.text_document.uri.removeprefix("file://"))
         lines = path.read_text().splitlines(keepends=True)
         for text_edit in sorted(change.edits, key=lambda e: e.range.start.line, reverse=True):
-            line = text_edit.range.start.line
-            lines[line:line] = [text_edit.new_text]
+            start, end = text_edit.range.start.line, text_edit.range.end.line  # whole lines, character 0
+            lines[start:end] = [text_edit.new_text]
         path.write_text("".join(lines))
 
 

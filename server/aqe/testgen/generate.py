@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aqe.config import Settings
+from aqe.flaky.junit import Outcome
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt, ProviderError
 from aqe.sandbox.pytest_command import PLUGINS_DIR, project_python
 from aqe.sandbox.runner import SandboxRefused, SandboxRunner
@@ -92,6 +93,8 @@ class _Pool:
 
 
 class TestGenerator:
+    __test__ = False  # a name pytest would otherwise try to collect
+
     def __init__(
         self,
         root: Path,
@@ -193,6 +196,8 @@ class TestGenerator:
         self._step("running", f"running {len(pool.candidates)} candidates twice")
         runs = self._prove(target, destination, pool.candidates, conventions)
         failing = [c for c in pool.candidates if not all(run.passed(c.test_names) for run in runs)]
+        # A candidate the sandbox had to stop (it hung, or destroyed its run) is not worth repairing.
+        failing = [c for c in failing if not any(_stopped(run, c) for run in runs)]
         if failing:
             self._step("repairing", f"repairing {len(failing)} candidates from observed values")
             repaired = self._repair(target, destination, failing)
@@ -211,11 +216,24 @@ class TestGenerator:
         conventions: TestConventions,
     ) -> list[TestRun]:
         """Each candidate's tests pass twice: in one pytest session where the plugin can repeat them
-        (plain test functions), else in two sessions (unittest classes)."""
+        (plain test functions), else in two sessions (unittest classes). A session the sandbox had to
+        stop (a candidate that hangs) is retried one candidate at a time, so one bad candidate cannot
+        sink the others."""
         functions = [name for candidate in candidates for name in candidate.test_names if "::" not in name]
-        if len(functions) == sum(len(candidate.test_names) for candidate in candidates):
-            return [self._run(target, destination, candidates, twice=functions)]
-        return [self._run(target, destination, candidates) for _ in range(_RUNS_TO_PASS)]
+        one_session = len(functions) == sum(len(candidate.test_names) for candidate in candidates)
+        try:
+            if one_session:
+                return [self._run(target, destination, candidates, twice=functions)]
+            return [self._run(target, destination, candidates) for _ in range(_RUNS_TO_PASS)]
+        except RunFailed as stopped:
+            if len(candidates) == 1:
+                return [_failed_run(candidates, str(stopped), 2 if one_session else 1)]
+            log.info("the candidates' run failed (%s); running them one at a time", stopped)
+        runs = [self._prove(target, destination, [candidate], conventions) for candidate in candidates]
+        merged = runs[0]
+        for more in runs[1:]:
+            merged = [_merge_runs(first, second) for first, second in zip(merged, more, strict=True)]
+        return merged
 
     def _related_tests(self, target: TestTarget, destination: Destination) -> list[str]:
         """The project's tests of this module (they set the baseline coverage), at most a few files."""
@@ -330,7 +348,11 @@ class TestGenerator:
         usable = [item for item in instrumented if item is not None]
         if not usable:
             return []
-        observe = self._run(target, destination, [item.candidate for item in usable])
+        try:
+            observe = self._run(target, destination, [item.candidate for item in usable])
+        except RunFailed as failed:
+            log.info("the repair run failed (%s); the failing candidates are dropped", failed)
+            return []
         seen = observed_assertions(observe.probe_output)
         repaired: list[TestCandidate] = []
         for item in usable:
@@ -418,13 +440,28 @@ def _unique_names(candidates: Sequence[TestCandidate], taken: set[str]) -> list[
     return unique
 
 
+_RUN_FAILED = "the run failed: "
+
+
+def _stopped(run: TestRun, candidate: TestCandidate) -> bool:
+    return any(run.messages.get(name, "").startswith(_RUN_FAILED) for name in candidate.test_names)
+
+
+def _failed_run(candidates: Sequence[TestCandidate], reason: str, repeats: int) -> TestRun:
+    """What a run the sandbox stopped says about its candidates: all failed, for `reason`."""
+    names = [name for candidate in candidates for name in candidate.test_names]
+    return TestRun(
+        {name: Outcome.ERROR for name in names}, dict.fromkeys(names, _RUN_FAILED + reason), {}, "", None, repeats
+    )
+
+
 def _merge_runs(first: TestRun, second: TestRun) -> TestRun:
     return TestRun(
         {**first.outcomes, **second.outcomes},
         {**first.messages, **second.messages},
         {**first.arcs, **second.arcs},
         first.probe_output,
-        second.sandbox,
+        second.sandbox or first.sandbox,
         min(first.repeats, second.repeats),
     )
 

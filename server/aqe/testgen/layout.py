@@ -69,6 +69,8 @@ def pytest_pythonpath(root: Path) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TestConventions:
+    __test__ = False  # a name pytest would otherwise try to collect
+
     framework: str
     """"pytest" or "unittest": what most test files use."""
     test_folder: str | None

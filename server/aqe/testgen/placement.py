@@ -35,19 +35,25 @@ class Destination:
 
 
 @dataclass(frozen=True)
-class TextInsertion:
-    line: int
-    """0-based line before which `text` is inserted (the end of the file: its line count)."""
+class LineEdit:
+    """Replace lines `start` up to (not including) `end` by `text`; `start == end` inserts before
+    `start` (the end of the file is its line count). Lines are 0-based."""
+
+    start: int
+    end: int
     text: str
 
 
 @dataclass(frozen=True)
 class TestFileEdit:
+    __test__ = False  # a name pytest would otherwise try to collect
+
     path: str
     create: bool
     new_text: str
-    insertions: tuple[TextInsertion, ...]
-    """Against the existing text: imports, then the tests at the end. For a new file: one insertion."""
+    edits: tuple[LineEdit, ...]
+    """Against the existing text: imports (added, or merged into the file's own `from X import`
+    line), then the tests at the end. For a new file: one insertion of the whole text."""
     test_line: int
     """0-based line of the first new test in `new_text` (to reveal it)."""
 
@@ -87,7 +93,7 @@ def _names(relative: str, text: str) -> set[str]:
 
 
 def build_edit(destination: Destination, candidates: Sequence[TestCandidate]) -> TestFileEdit:
-    """The new test file text and the insertions that produce it from the existing one."""
+    """The new test file text and the line edits that produce it from the existing one."""
     imports: list[str] = []
     for candidate in candidates:
         imports += [line for line in candidate.imports if line not in imports]
@@ -96,25 +102,56 @@ def build_edit(destination: Destination, candidates: Sequence[TestCandidate]) ->
         header = "\n".join(_ordered(imports))
         text = f"{header}\n\n\n{bodies}"
         test_line = len(header.splitlines()) + 2
-        return TestFileEdit(destination.path, True, text, (TextInsertion(0, text),), test_line)
+        return TestFileEdit(destination.path, True, text, (LineEdit(0, 0, text),), test_line)
     existing = destination.existing_text
     missing = [line for line in _ordered(imports) if line and not _already_imported(existing, line)]
     lines = existing.splitlines(keepends=True)
-    insertions: list[TextInsertion] = []
-    after_imports = _line_after_imports(existing)
+    edits: list[LineEdit] = []
+    merged: dict[int, str] = {}
+    for line in list(missing):
+        found = _mergeable_from_import(lines, line, merged)
+        if found is not None:
+            number, text = found
+            merged[number] = text
+            missing.remove(line)
+    edits += [LineEdit(number, number + 1, text) for number, text in sorted(merged.items())]
     if missing:
-        insertions.append(TextInsertion(after_imports, "".join(f"{line}\n" for line in missing)))
+        after_imports = _line_after_imports(existing)
+        edits.append(LineEdit(after_imports, after_imports, "".join(f"{line}\n" for line in missing)))
     ending = "" if not lines or lines[-1].endswith("\n") else "\n"
     trailing_blank = len(lines) - len(existing.rstrip("\n").splitlines(keepends=True))
     separator = "\n" * max(0, 2 - trailing_blank)
     appended = f"{ending}{separator}{bodies}" if existing.strip() else bodies
-    insertions.append(TextInsertion(len(lines), appended))
+    edits.append(LineEdit(len(lines), len(lines), appended))
     new_lines = list(lines)
-    for insertion in sorted(insertions, key=lambda i: i.line, reverse=True):
-        new_lines.insert(insertion.line, insertion.text)
+    for edit in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
+        new_lines[edit.start : edit.end] = [edit.text]
     new_text = "".join(new_lines)
     test_line = len(new_text.splitlines()) - len(bodies.splitlines())
-    return TestFileEdit(destination.path, False, new_text, tuple(insertions), test_line)
+    return TestFileEdit(destination.path, False, new_text, tuple(edits), test_line)
+
+
+_SINGLE_FROM_IMPORT = re.compile(r"^from ([\w.]+) import ([\w, ]+?)\s*(#.*)?$")
+
+
+def _mergeable_from_import(lines: Sequence[str], line: str, merged: dict[int, str]) -> tuple[int, str] | None:
+    """`from billing.fees import late_fee` joins the file's own `from billing.fees import waive`
+    (as `late_fee, waive`), as a person or isort would write it."""
+    wanted = _SINGLE_FROM_IMPORT.match(line)
+    if wanted is None:
+        return None
+    module, names = wanted.group(1), wanted.group(2)
+    for number, existing in enumerate(lines):
+        current = merged.get(number, existing.rstrip("\n"))
+        match = _SINGLE_FROM_IMPORT.match(current)
+        if match is None or match.group(1) != module or " as " in match.group(2):
+            continue
+        together = sorted({*(n.strip() for n in match.group(2).split(",")), *(n.strip() for n in names.split(","))})
+        text = f"from {module} import {', '.join(together)}"
+        if match.group(3):
+            text += f"  {match.group(3)}"
+        return number, text + "\n"
+    return None
 
 
 def _ordered(imports: Sequence[str]) -> list[str]:

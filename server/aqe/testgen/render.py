@@ -22,6 +22,8 @@ CHARACTERISES = "Characterises the current behaviour (expected values observed b
 class TestCandidate:
     """Test code that has not been proven yet: one or more test functions and the imports they need."""
 
+    __test__ = False  # a name pytest would otherwise try to collect
+
     name: str
     """The first test's name, also the candidate's identity in a run."""
     test_names: tuple[str, ...]

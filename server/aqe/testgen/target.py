@@ -51,6 +51,8 @@ class ClassShape:
 
 @dataclass(frozen=True)
 class TestTarget:
+    __test__ = False  # a name pytest would otherwise try to collect
+
     path: str
     """Workspace-relative file of the function."""
     location: ModuleLocation

@@ -53,13 +53,16 @@ class RunFailed(Exception):
 
 @dataclass(frozen=True)
 class TestRun:
+    __test__ = False  # a name pytest would otherwise try to collect
+
     outcomes: dict[str, Outcome]
     """Test name (the function, or Class::method) -> outcome; parametrised cases collapse to the worst."""
     messages: dict[str, str]
     arcs: dict[str, frozenset[Arc]]
     """Test name -> arcs it reached inside the target function."""
     probe_output: str
-    sandbox: SandboxResult
+    sandbox: SandboxResult | None
+    """None for a run the sandbox stopped before it could report."""
     repeats: int = 1
     """How many times each candidate test ran in this session (2 with the aqe_twice plugin)."""
 

@@ -192,7 +192,14 @@ class TestGenerationFeature:
             document = self.server.engine.get_document(uri)
             version = document.version if document is not None else None
             text_edits = [
-                types.TextEdit(range=_at(insertion.line), new_text=insertion.text) for insertion in edit.insertions
+                types.TextEdit(
+                    range=types.Range(
+                        start=types.Position(line=line_edit.start, character=0),
+                        end=types.Position(line=line_edit.end, character=0),
+                    ),
+                    new_text=line_edit.text,
+                )
+                for line_edit in edit.edits
             ]
         changes.append(
             types.TextDocumentEdit(
@@ -335,9 +342,7 @@ def register(server: AqeLanguageServer) -> None:
             command=types.Command(title="Generate test", command=GENERATE_TEST_COMMAND, arguments=[argument]),
         )
         if not feature.trusted:
-            action.disabled = types.CodeActionDisabled(
-                reason="the workspace is not trusted: aqe runs no code in it"
-            )
+            action.disabled = types.CodeActionDisabled(reason="the workspace is not trusted: aqe runs no code in it")
         return [action]
 
     server.code_action_providers.append(generate_test_action)

@@ -126,6 +126,11 @@ def _add_coverage_parser(commands: argparse._SubParsersAction) -> argparse.Argum
     coverage.add_argument(
         "--data", action="append", default=[], metavar="FILE", help="a coverage file to read (default: coveragePaths)"
     )
+    coverage.add_argument(
+        "--gaps",
+        action="store_true",
+        help="semantic gaps instead: functions no test appears to exercise (from the index; runs nothing)",
+    )
     return coverage
 
 
@@ -425,6 +430,10 @@ def _privacy_audit(args: argparse.Namespace) -> int:
 
 
 def _coverage(args: argparse.Namespace) -> int:
+    if args.gaps:
+        from aqe.cli_index import gaps_command
+
+        return gaps_command(args)
     from aqe.config import load_settings
     from aqe.coverage.report import build_report, render_json, render_text
     from aqe.coverage.store import DEFAULT_COVERAGE_FILES, MEASURED_FILE, CoverageStore
@@ -544,8 +553,26 @@ def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, hist
     return EXIT_OK if added else EXIT_FINDINGS
 
 
+def _failure_patterns(root: Path, settings: Settings):  # type: ignore[no-untyped-def]
+    """The knowledge base's failure patterns, through the workspace index (opened on first use)."""
+    from aqe.index.service import WorkspaceIndex
+
+    index: WorkspaceIndex | None = None
+
+    def similar(description: str, k: int) -> list[str]:
+        nonlocal index
+        if index is None:
+            index = WorkspaceIndex(root, settings)
+            index.open()
+            if index.store is not None and index.store.count == 0:
+                index.sync_knowledge()
+        return index.similar_failure_patterns(description, k)
+
+    return similar
+
+
 def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
-    from aqe.flaky.analysis import analyze_history, flaky_findings
+    from aqe.flaky.analysis import analyze, flaky_findings
     from aqe.flaky.identity import code_version
     from aqe.flaky.report import render_json, render_text
     from aqe.flaky.runs import expand_patterns, ingest_reports
@@ -558,7 +585,7 @@ def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, hist
         for problem in problems:
             print(f"aqe flaky: {problem}", file=sys.stderr)
     band = (settings.flaky_score_min, settings.flaky_score_max)
-    verdicts = analyze_history(history, root, band)
+    verdicts = analyze(history.rows(), root, band, similar_failures=_failure_patterns(root, settings))
     if not verdicts:
         print("aqe flaky report: no test history yet; run `aqe flaky run` or `aqe flaky ingest`", file=sys.stderr)
         return EXIT_USAGE

@@ -120,3 +120,63 @@ def _hit_line(hit: SearchHit) -> str:
     else:
         where = f"{record.path}:{record.start_line + 1}"
     return f"{hit.score:6.3f}  {record.category:<28} {where}  {record.symbol}"
+
+
+def gaps_command(args: argparse.Namespace) -> int:
+    """`aqe coverage --gaps`: functions whose best similarity to any test is under gapThreshold."""
+    from aqe import __version__
+    from aqe.cli import _write
+    from aqe.coverage.gaps import gap_findings, semantic_gaps
+    from aqe.report.sarif import line_text_from_files, render_sarif
+
+    paths = [Path(p).resolve() for p in args.paths]
+    root = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd().resolve()
+    index = _open_index(root)
+    if index is None:
+        return EXIT_FINDINGS
+    try:
+        index.scan()
+        index.save()
+        wanted = None
+        if paths and paths != [root]:
+            wanted = {record.path for record in index.store.records() if any(  # type: ignore[union-attr]
+                (root / record.path) == p or p in (root / record.path).parents for p in paths)}  # fmt: skip
+        threshold = index.settings.gap_threshold
+        gaps = semantic_gaps(index, threshold, wanted)
+    finally:
+        index.close()
+    if args.format == "json":
+        output = json.dumps(
+            {
+                "version": 1,
+                "threshold": threshold,
+                "gaps": [
+                    {
+                        "path": gap.path,
+                        "name": gap.qualified_name,
+                        "kind": gap.kind,
+                        "line": gap.name_span.start.line + 1,
+                        "bestSimilarity": round(gap.best_similarity, 4),
+                        "closestTest": gap.closest_test,
+                        "complexity": gap.complexity,
+                        "public": gap.public,
+                        "priority": round(gap.priority, 3),
+                    }
+                    for gap in gaps
+                ],
+            },
+            indent=2,
+        )
+    elif args.format == "sarif":
+        findings = gap_findings(gaps, root)
+        output = render_sarif(findings, root, rules=(), tool_version=__version__, line_text=line_text_from_files(root))
+    else:
+        rows = [
+            f"{gap.path}:{gap.name_span.start.line + 1}  {gap.qualified_name}  priority {gap.priority:.1f} "
+            f"(complexity {gap.complexity}, {'public' if gap.public else 'private'}, best test similarity "
+            f"{gap.best_similarity:.2f})"
+            for gap in gaps
+        ]
+        output = "\n".join(rows) if rows else f"no semantic gaps: every function resembles a test (>= {threshold})"
+    _write(output, args.output)
+    return EXIT_OK

@@ -446,7 +446,20 @@ class Settings:
     gap_threshold: float = field(
         default=0.3,
         metadata=_meta(
-            "Covered fraction below which a unit is reported as a coverage gap.", _COVERAGE, minimum=0, maximum=1
+            "Similarity (0..1) to the closest test below which a function is reported as a semantic gap: "
+            "no test appears to exercise it (`aqe coverage --gaps`, and hints in the editor).",
+            _COVERAGE,
+            minimum=0,
+            maximum=1,
+            implemented=True,
+        ),
+    )
+    semantic_gap_hints: bool = field(
+        default=True,
+        metadata=_meta(
+            "Show a hint on functions that no test appears to exercise (semantic gaps, from the index).",
+            _COVERAGE,
+            implemented=True,
         ),
     )
     junit_paths: tuple[str, ...] = field(
@@ -521,7 +534,7 @@ class Settings:
     test_generation_candidates: int = field(
         default=3,
         metadata=_meta(
-            "How many candidate tests the model is asked for per \"Generate test\" (0: only the generator "
+            'How many candidate tests the model is asked for per "Generate test" (0: only the generator '
             "that needs no model). Every candidate is run; the best proven one wins.",
             _TESTGEN,
             minimum=0,
@@ -532,7 +545,7 @@ class Settings:
     test_generation_code_lens: bool = field(
         default=False,
         metadata=_meta(
-            "Show a \"Generate test\" code lens above functions (the code action is always offered).",
+            'Show a "Generate test" code lens above functions (the code action is always offered).',
             _TESTGEN,
             implemented=True,
         ),

@@ -18,8 +18,9 @@ from aqe.parsing.languages import language_for_path
 RULE_ID = "flaky-test"
 
 SimilarFailures = Callable[[str, int], list[str]]
-"""(failure message, k) -> descriptions of similar known failures, from the knowledge base's
-`aqe/failure-patterns/*` once the workspace index provides it; unused until then."""
+"""(failure description, k) -> titles of similar known failure patterns, from the knowledge base's
+`aqe/failure-patterns/*` in the workspace index."""
+_SIMILAR_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class TestVerdict:
     classification: Classification | None
     definition: Span | None
     """Where the test is defined (its name), when its file and definition were found."""
+    similar: tuple[str, ...] = ()
+    """Known failure patterns that look like this test's failures (from the knowledge base)."""
 
     @property
     def test_id(self) -> str:
@@ -73,7 +76,19 @@ def analyze(
             order = order_evidence(score, rows)
             language = language_for_path(score.file) if score.file else None
             classification = classify(score, order, sources.context_source(identity), language)
-        verdicts.append(TestVerdict(score, order, classification, unit.name_span if unit is not None else None))
+        similar: tuple[str, ...] = ()
+        if similar_failures is not None and score.is_nondeterministic:
+            query = " ".join(
+                [classification.cause.value if classification and classification.cause else "", *score.messages[:2],
+                 sources.context_source(identity) or ""]
+            )  # fmt: skip
+            try:
+                similar = tuple(similar_failures(query[:4000], _SIMILAR_SHOWN))
+            except Exception:  # the knowledge base is a help here, never a reason to lose the verdict
+                similar = ()
+        verdicts.append(
+            TestVerdict(score, order, classification, unit.name_span if unit is not None else None, similar)
+        )
     return verdicts
 
 

@@ -22,6 +22,9 @@ def plain_explanation(verdict: TestVerdict) -> str:
     advice = verdict.advice()
     if advice:
         lines.append(f"Suggested fix: {advice}.")
+    if verdict.similar:
+        lines.append("Known failure patterns like it:")
+        lines.extend(f"  - {title}" for title in verdict.similar)
     return "\n".join(lines)
 
 

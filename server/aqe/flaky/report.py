@@ -30,6 +30,8 @@ def render_text(
         advice = verdict.advice()
         if verdict.verdict is Verdict.FLAKY and advice:
             lines.append(f"    fix: {advice}")
+        if verdict.verdict is Verdict.FLAKY and verdict.similar:
+            lines.append(f"    like: {verdict.similar[0]}")
         if explanations and verdict.test_id in explanations:
             lines.extend(f"    model: {line}" for line in explanations[verdict.test_id].strip().splitlines())
     counts = {kind: sum(1 for v in verdicts if v.verdict is kind) for kind in Verdict}
@@ -64,6 +66,7 @@ def json_document(
             "evidence": list(verdict.classification.evidence) if verdict.classification else [],
             "orderCulprit": verdict.order.culprit if verdict.order else None,
             "advice": verdict.advice(),
+            "similarPatterns": list(verdict.similar),
             "message": verdict.message(),
         }
         if explanations and verdict.test_id in explanations:

@@ -338,6 +338,29 @@ class WorkspaceIndex:
         own_key = f"{relative}::{unit.qualified_name}"
         return RelatedTests(unit, [hit for hit in hits if hit.record.key != own_key])
 
+    def similar_failure_patterns(self, description: str, k: int = 3) -> list[str]:
+        """Titles of the knowledge base's failure patterns closest to a failure (its message, cause
+        and test code), for flaky-test explanations."""
+        return [f"{hit.record.symbol} ({hit.record.key.removeprefix('knowledge:')})"
+                for hit in self.search(description, k, "aqe/failure-patterns")]  # fmt: skip
+
+    def related_test_files(self, source: Path, k: int = 5, minimum: float = 0.3) -> list[Path]:
+        """Test files whose tests resemble the units of `source` (for running "the tests of this file"
+        when imports alone do not say: tests that go through a public API or a fixture)."""
+        relative = self.relative_path(source)
+        store = self._store()
+        if relative is None:
+            return []
+        found: dict[str, float] = {}
+        for record in store.records(path=relative, category=SOURCE_CATEGORY):
+            vector = store.vector_of(record.key)
+            if vector is None:
+                continue
+            for hit in store.search(vector, k, TESTS_CATEGORY):
+                if hit.score >= minimum:
+                    found[hit.record.path] = max(found.get(hit.record.path, 0.0), hit.score)
+        return [self.root / path for path, _ in sorted(found.items(), key=lambda item: -item[1])]
+
     def symbols(self, query: str, limit: int = 100) -> list[IndexRecord]:
         store = self._store()
         store.refresh()

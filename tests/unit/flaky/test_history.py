@@ -146,14 +146,20 @@ def test_two_writers_do_not_lose_reports(project, tmp_path):
     history_path = tmp_path / "shared.sqlite3"
     History(history_path).rows()
 
+    errors: list[BaseException] = []
+
     def write(prefix: str) -> None:
         history = History(history_path)
-        for i in range(30):
-            history.ingest(_report([_case("test_total")], digest=f"{prefix}-{i}"), project, version="v")
+        try:
+            for i in range(30):
+                history.ingest(_report([_case("test_total")], digest=f"{prefix}-{i}"), project, version="v")
+        except BaseException as error:  # a thread's exception would otherwise vanish, leaving only the count
+            errors.append(error)
 
     threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert errors == []
     assert History(history_path).stamp() == (60, 60)

@@ -114,7 +114,14 @@ class FlakyFeature:
             stamp = history.stamp()
             if stamp == self._stamp:
                 return False
-            verdicts = analyze(history.rows(), root, (settings.flaky_score_min, settings.flaky_score_max))
+            from aqe.lsp.features.index import IndexFeature
+
+            verdicts = analyze(
+                history.rows(),
+                root,
+                (settings.flaky_score_min, settings.flaky_score_max),
+                similar_failures=IndexFeature.of(self.server).similar_failures,
+            )
         except (HistoryError, OSError) as error:
             message = f"flaky tests: {error}"
             if message not in self._reported:

@@ -21,10 +21,14 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from aqe.config import Settings
+from aqe.coverage.gaps import gap_findings, semantic_gaps
+from aqe.engine import OpenDocument
+from aqe.findings import Finding
 from aqe.index.service import ScanCancelled, WorkspaceIndex
 from aqe.index.store import LoadOutcome, SearchHit
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
+from aqe.parsing.units import is_test_file
 from aqe.workspace import path_from_uri
 
 log = logging.getLogger(__name__)
@@ -125,6 +129,10 @@ class IndexFeature:
                 summary.append(f"{scan.units} units in {scan.files_seen} files ({scan.embedded} embedded)")
                 log.info("indexed %s: %s", root, scan.to_json())
             self.ready.set()
+            from aqe.lsp.features.diagnostics import DiagnosticsFeature
+
+            for uri in self.server.engine.open_uris():  # semantic-gap hints need the finished index
+                DiagnosticsFeature.of(self.server).document_changed(uri, immediately=True)
         finally:
             progress.end("; ".join(summary) or "done")
             self._schedule_save(immediately=True)
@@ -261,6 +269,27 @@ class IndexFeature:
                     )
                 )
         return symbols
+
+    def gap_findings_for(self, uri: str, document: OpenDocument) -> list[Finding]:
+        """Semantic-gap hints for an open file (a diagnostics provider: runs in a worker thread)."""
+        settings = self.server.settings
+        path = path_from_uri(uri)
+        if not settings.semantic_gap_hints or not self.ready.is_set() or path is None or document.language is None:
+            return []
+        index = self._index_for(path)
+        relative = index.relative_path(path) if index is not None else None
+        if index is None or relative is None or is_test_file(relative):
+            return []
+        gaps = semantic_gaps(index, settings.gap_threshold, [relative], {relative: document.text})
+        return gap_findings(gaps, index.root)
+
+    def related_test_files(self, source: Path) -> list[Path]:
+        index = self._index_for(source) if self.ready.is_set() else None
+        return index.related_test_files(source) if index is not None else []
+
+    def similar_failures(self, description: str, k: int) -> list[str]:
+        index = next(iter(self.indexes.values()), None) if self.ready.is_set() else None
+        return index.similar_failure_patterns(description, k) if index is not None else []
 
     def status(self) -> dict[str, Any]:
         return {
@@ -435,6 +464,10 @@ def register(server: AqeLanguageServer) -> None:
         ]
 
     server.code_action_providers.append(related_tests_action)
+    server.diagnostic_providers.append(feature.gap_findings_for)
+    from aqe.lsp.features.coverage import CoverageFeature
+
+    CoverageFeature.of(server).more_related = feature.related_test_files
 
 
 async def _initialized(server: AqeLanguageServer, feature: IndexFeature) -> None:

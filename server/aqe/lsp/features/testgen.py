@@ -19,6 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
+from aqe.coverage.gaps import GAP_RULE_ID
 from aqe.learning.events import FeedbackEvent, FeedbackLog
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Priority, Prompt, ProviderError
 from aqe.lsp.progress import Progress
@@ -321,8 +322,20 @@ def register(server: AqeLanguageServer) -> None:
         return {"started": True, "target": target.qualified_name, "file": target.path}
 
     async def generate_test_action(ls: AqeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """At the cursor on a function; as the quick fix of a semantic-gap hint. (A line-coverage
+        hint gets its own quick fix from the coverage feature.)"""
+        diagnostics = params.context.diagnostics
+        if any(d.source == "coverage" and d.code == "uncovered" for d in diagnostics):
+            return []
+        gaps = [d for d in diagnostics if d.source == "coverage" and d.code == GAP_RULE_ID]
         only = params.context.only
-        if only and not any(kind in (types.CodeActionKind.Empty, "refactor", "source") for kind in only):
+        wanted_kinds = (
+            types.CodeActionKind.Empty,
+            "refactor",
+            "source",
+            *([types.CodeActionKind.QuickFix] if gaps else []),
+        )
+        if only and not any(kind in wanted_kinds for kind in only):
             return []
         document = ls.engine.get_document(params.text_document.uri)
         if document is None or document.parsed is None or document.language is not Language.PYTHON:
@@ -338,7 +351,8 @@ def register(server: AqeLanguageServer) -> None:
         }
         action = types.CodeAction(
             title=f"Generate test for `{target.qualified_name}`",
-            kind=types.CodeActionKind.Empty,
+            kind=types.CodeActionKind.QuickFix if gaps else types.CodeActionKind.Empty,
+            diagnostics=gaps or None,
             command=types.Command(title="Generate test", command=GENERATE_TEST_COMMAND, arguments=[argument]),
         )
         if not feature.trusted:

@@ -81,8 +81,8 @@ def semantic_gaps(
             if has_tests:
                 vector = store.vector_of(record.key)
                 hits = store.search(vector, 1, TESTS_CATEGORY) if vector is not None else []
-                if hits:
-                    best, closest = hits[0].score, hits[0].record.key
+                if hits:  # a negative cosine is no likeness at all, not less than none
+                    best, closest = max(0.0, hits[0].score), hits[0].record.key
             if best >= threshold:
                 continue
             name_span, complexity = shapes.get(record.symbol, (None, 1))

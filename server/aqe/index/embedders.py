@@ -90,6 +90,19 @@ _BOILERPLATE = frozenset(
     }
 )  # fmt: skip
 
+# English function words: knowledge entries and failure messages are prose, and "the" must not make
+# two texts alike.
+_PROSE = frozenset(
+    {
+        "the", "an", "of", "to", "be", "are", "was", "were", "been", "has", "had", "have", "this", "that", "these",
+        "those", "which", "who", "what", "when", "where", "why", "how", "by", "at", "on", "into", "than", "then",
+        "so", "but", "its", "their", "there", "here", "can", "could", "would", "should", "will", "may", "might",
+        "must", "do", "does", "did", "done", "also", "only", "very", "more", "most", "some", "any", "each", "every",
+        "no", "yes", "one", "two", "about", "after", "before", "over", "under", "between", "through", "own", "same",
+        "other", "such", "we", "you", "they", "he", "she", "our", "your", "his", "her", "them", "us", "me", "my",
+    }
+)  # fmt: skip
+
 _WEIGHT_CALL = 2.0
 _WEIGHT_NAME = 1.0
 _WEIGHT_SUBTOKEN = 0.8
@@ -102,7 +115,7 @@ _MEMO_LIMIT = 200_000
 _CHUNK = 256
 """Texts accumulated per numpy pass: large enough to amortise it, small enough to stay in cache."""
 
-_HASHING_VERSION = "1"
+_HASHING_VERSION = "2"
 
 
 class HashingCodeEmbedder:
@@ -191,11 +204,14 @@ def _token_features(token: tuple[str, str, str]) -> list[tuple[str, float]]:
     """The weighted features of one token as `_TOKENS.findall` returns it: (string, name, call)."""
     string, name, call = token
     if string:
-        return [("w:" + word.lower(), _WEIGHT_STRING_WORD) for word in _WORDS.findall(string)]
+        return [
+            ("w:" + word.lower(), _WEIGHT_BOILERPLATE if word.lower() in _PROSE else _WEIGHT_STRING_WORD)
+            for word in _WORDS.findall(string)
+        ]
     lowered = name.lower()
     if lowered in _KEYWORDS:
         return [("k:" + lowered, _WEIGHT_KEYWORD)]
-    if lowered in _BOILERPLATE:
+    if lowered in _BOILERPLATE or lowered in _PROSE:
         return [("i:" + lowered, _WEIGHT_BOILERPLATE)]
     features = [("i:" + lowered, _WEIGHT_CALL if call else _WEIGHT_NAME)]
     subtokens = [part.lower() for part in _SUBTOKENS.findall(name)]

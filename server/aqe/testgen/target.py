@@ -78,6 +78,8 @@ class TestTarget:
     """Names the module imports or defines -> the module they come from (`Decimal` -> `decimal`)."""
     owner: ClassShape | None = None
     """The class of a method, to build the instance it is called on."""
+    type_aliases: dict[str, str] = field(default_factory=dict, hash=False)
+    """Module-level aliases (`NumberOrString: TypeAlias = float | str`), even under TYPE_CHECKING."""
 
     @property
     def call_prefix(self) -> str:
@@ -174,6 +176,7 @@ def target_from_unit(root: Path, relative_path: str, document: ParsedDocument, u
         attributes_read=attributes,
         imported_names=names,
         owner=owner,
+        type_aliases=_type_aliases(document),
     )
 
 
@@ -250,6 +253,39 @@ def _literals(body: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
             continue
         stack.extend(reversed(node.children))
     return tuple(dict.fromkeys(strings))[:_MAX_LITERALS], tuple(dict.fromkeys(numbers))[:_MAX_LITERALS]
+
+
+_TYPE_EXPRESSION = re.compile(r"^[\w.\[\], |\"']+$")
+
+
+def _type_aliases(document: ParsedDocument) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    blocks = [document.tree.root_node]
+    for child in document.tree.root_node.named_children:
+        condition = child.child_by_field_name("condition") if child.type == "if_statement" else None
+        if condition is not None and _text(condition).endswith("TYPE_CHECKING"):
+            consequence = child.child_by_field_name("consequence")
+            if consequence is not None:
+                blocks.append(consequence)
+    for block in blocks:
+        for statement in block.named_children:
+            if statement.type != "expression_statement" or not statement.named_children:
+                continue
+            assignment = statement.named_children[0]
+            if assignment.type != "assignment":
+                continue
+            left, right = assignment.child_by_field_name("left"), assignment.child_by_field_name("right")
+            annotation = assignment.child_by_field_name("type")
+            if left is None or right is None or left.type != "identifier":
+                continue
+            value = _text(right)
+            explicit = annotation is not None and _text(annotation).endswith("TypeAlias")
+            looks_like_type = value.startswith(("Union[", "Optional[", "Literal[")) or (
+                "|" in value and _TYPE_EXPRESSION.match(value) is not None
+            )
+            if explicit or (annotation is None and looks_like_type):
+                aliases[_text(left)] = value
+    return aliases
 
 
 def _identifiers(body: Node) -> list[str]:

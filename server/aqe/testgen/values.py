@@ -165,6 +165,9 @@ def values_for_annotation(annotation: str, context: ValueContext, depth: int, na
     head, args = _generic(text)
     simple = head.rsplit(".", 1)[-1]
     target = context.target
+    alias = target.type_aliases.get(simple)
+    if alias is not None and alias != text and depth <= _MAX_DEPTH:
+        return values_for_annotation(alias, context, depth + 1, name)
     if simple in ("None", "NoneType"):
         return [Value("None", "no")]
     if simple == "Optional" and args:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,18 +30,17 @@ def fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-def temp_path_for(target: Path) -> Path:
-    """A sibling name that never collides with another process writing the same target."""
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
-
-
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     atomic_write_with(target, lambda path: path.write_bytes(data))
 
 
 def atomic_write_with(target: Path, write: Callable[[Path], object]) -> None:
-    """Let `write` fill a temp file (e.g. a native library's save_index), then commit it over `target`."""
-    temp = temp_path_for(target)
+    """Let `write` fill a temp file (e.g. a native library's save_index), then commit it over `target`.
+    The temp name is unique, so two writers of one target (threads or processes) never share it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(descriptor)
+    temp = Path(name)
     try:
         write(temp)
         with temp.open("rb+") as handle:
@@ -51,6 +51,22 @@ def atomic_write_with(target: Path, write: Callable[[Path], object]) -> None:
             temp.unlink()
         raise
     fsync_directory(target.parent)
+
+
+def append_line(path: Path, line: bytes, mode: int = 0o644) -> None:
+    """Append one line with a single write on an O_APPEND descriptor, then fsync: a kill loses at most
+    this line, concurrent writers never interleave inside a line, and a line torn by an earlier crash
+    is closed with a newline first so this one starts clean. The caller serialises its own threads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        size = os.fstat(descriptor).st_size
+        if size > 0 and os.pread(descriptor, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(descriptor, line)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def sha256_of_file(path: Path) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_support import cpu_model
 
 from aqe import __version__ as aqe_version
 from aqe.llm.default_model import default_model
@@ -84,14 +85,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import llama_cpp
 
     return {

@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import tree_sitter
 import tree_sitter_python
+from bench_support import cpu_model
 
 from aqe import __version__ as aqe_version
 from aqe.config import Settings
@@ -104,16 +105,6 @@ def find_stdlib_file() -> Path:
 
 def count_lines(text: str) -> int:
     return len(text.splitlines())
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> dict[str, Any]:

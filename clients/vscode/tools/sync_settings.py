@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from aqe.config import GROUPS, Scope, SettingSpec, setting_specs, settings_schema
+from aqe.durable import atomic_write_bytes
 
 PACKAGE_JSON = Path(__file__).resolve().parent.parent / "package.json"
 NAMESPACE = "aqe"
@@ -103,21 +102,7 @@ def rendered_package_json(current: dict[str, Any]) -> str:
 
 
 def _write_durably(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aqe.coverage.model import hash_lines
+from aqe.durable import atomic_write_bytes
 from aqe.llm.types import CancelToken
 from aqe.sandbox.pytest_command import pytest_environment
 from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
@@ -120,19 +120,4 @@ def load_kept(path: Path) -> dict[str, Any] | None:
 
 def write_durably(path: Path, document: dict[str, Any]) -> None:
     """Temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    atomic_write_bytes(path, json.dumps(document).encode("utf-8"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -19,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from aqe.durable import append_line
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,7 @@ class FeedbackLog:
         if len(line) > _MAX_LINE_BYTES:
             raise ValueError(f"a feedback event of {len(line)} bytes is over the {_MAX_LINE_BYTES} limit")
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                if _ends_torn(descriptor):
-                    line = b"\n" + line
-                os.write(descriptor, line)
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            append_line(self.path, line)
 
     def events(self) -> Iterator[FeedbackEvent]:
         """Every readable event, oldest first; torn or foreign lines are skipped (and counted)."""
@@ -92,11 +85,3 @@ class FeedbackLog:
                     skipped += 1
         if skipped:
             log.info("skipped %d unreadable lines of %s", skipped, self.path)
-
-
-def _ends_torn(descriptor: int) -> bool:
-    """True when the file's last byte is not a newline (a write was cut short)."""
-    size = os.fstat(descriptor).st_size
-    if size == 0:
-        return False
-    return os.pread(descriptor, 1, size - 1) != b"\n"

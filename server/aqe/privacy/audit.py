@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aqe.durable import append_line
+
 if TYPE_CHECKING:
     from aqe.privacy.guard import BlockedAttempt
 
@@ -107,21 +109,7 @@ class AuditLog:
     def _append(self, payload: dict[str, Any]) -> None:
         line = (json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                if _ends_torn(descriptor):
-                    line = b"\n" + line
-                os.write(descriptor, line)
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-
-
-def _ends_torn(descriptor: int) -> bool:
-    """True when the file's last byte is not a newline: a crash cut the previous line short."""
-    size = os.fstat(descriptor).st_size
-    return size > 0 and os.pread(descriptor, 1, size - 1) != b"\n"
+            append_line(self.path, line, mode=0o600)
 
 
 def read_audit(path: Path) -> AuditRead:

@@ -155,7 +155,8 @@ def run_pynguin(pynguin: Path, root: Path, module: str, seconds: int, output: Pa
     started = time.monotonic()
     process = subprocess.run(
         [str(pynguin), "--project-path", str(root / "src"), "--module-name", module, "--output-path", str(output),
-         "--maximum_search_time", str(max(1, seconds)), "--create_coverage_report", "False"],
+         "--maximum_search_time", str(max(1, seconds)), "--create_coverage_report", "False",
+         "--report_dir", str(output / "report")],
         env={**os.environ, "PYNGUIN_DANGER_AWARE": "1", "PYTHONPATH": str(root / "src")},
         capture_output=True, text=True, timeout=seconds * 4 + 300, check=False,
     )  # fmt: skip

@@ -218,7 +218,7 @@ def values_for_annotation(annotation: str, context: ValueContext, depth: int, na
     if simple in ("Callable",):
         return [Value("lambda *args, **kwargs: None", "")]
     if simple in ("Any", "object", ""):
-        return _unique([*_numbers(target, True)[:2], *_strings(target)[:2], Value("None", "no")])
+        return _unique([*_numbers(target, True)[:6], *_strings(target)[:3], Value("None", "no")])
     if depth >= _MAX_DEPTH:
         return []
     shape = context.resolve_class(simple, target)
@@ -398,8 +398,14 @@ _INT_NAMES = re.compile(
 _STR_NAMES = re.compile(r"(name|text|key|sku|code|path|message|msg|label|title|word|prefix|suffix|id|url|email|s)$")
 
 
+_FLOAT_NAMES = re.compile(r"(price|cost|rate|ratio|percent|percentage|fraction|weight|score|factor|amount)s?$")
+
+
 def _type_from_name(name: str) -> str:
+    """A guess for unannotated parameters, from how people name them."""
     lowered = name.lower()
+    if _FLOAT_NAMES.search(lowered):
+        return "float"
     if _INT_NAMES.search(lowered):
         return "int"
     if _STR_NAMES.search(lowered):

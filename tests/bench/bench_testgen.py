@@ -217,7 +217,8 @@ def main() -> None:
         "proven_share": round(len(proven) / len(rows), 3) if rows else 0.0,
         "median_s": round(statistics.median(times), 2) if times else None,
         "p90_s": round(sorted(times)[int(0.9 * (len(times) - 1))], 2) if times else None,
-        "winners": dict(Counter(row["generator"].split(":")[0].split("+")[0] for row in proven)),
+        # A proven test may combine candidates ("doctest+values"): each generator in it counts.
+        "winners": dict(Counter(part.split(":")[0] for row in proven for part in row["generator"].split("+"))),
         "model_candidates_proven": sum(row.get("model_candidates_proven", 0) for row in rows),
     }
     print(f"Machine: {json.dumps(results['machine'])}\n")

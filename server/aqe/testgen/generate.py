@@ -374,6 +374,7 @@ class TestGenerator:
         probe: TestRun,
     ) -> GenerationResult:
         reports: list[CandidateReport] = []
+        proven: list[tuple[TestCandidate, frozenset[tuple[int, int]]]] = []
         best: tuple[tuple[int, int], TestCandidate, frozenset[tuple[int, int]]] | None = None
         executions = sum(run.repeats for run in runs)
         for candidate in pool.candidates:
@@ -401,17 +402,27 @@ class TestGenerator:
                 )
             )
             if passed == executions and gained:
+                proven.append((candidate, reached))
                 score = (len(gained), -candidate.lines)
                 if best is None or score > best[0]:
                     best = (score, candidate, reached)
-        network = probe.sandbox.network_isolated
+        network = probe.sandbox.network_isolated if probe.sandbox is not None else False
         if best is None:
             reason = _why_none(reports, executions)
             return GenerationResult(target, None, reason, tuple(reports), conventions=conventions.evidence,
                                     network_isolated=network)  # fmt: skip
         _, winner, reached = best
+        # The best candidate first; then any other proven one that still reaches something new (a
+        # doctest and observed calls often cover different paths). Greedy, so nothing redundant.
+        chosen = [winner]
+        for candidate, arcs in sorted(proven, key=lambda item: (-len(item[1] - baseline), item[0].lines)):
+            if candidate is not winner and arcs - baseline - reached:
+                chosen.append(candidate)
+                reached = reached | arcs
+        if len(chosen) > 1:
+            winner = _combined(chosen)
         all_arcs = probe.arcs_of(list(probe.arcs))
-        proven = ProvenTest(
+        result = ProvenTest(
             candidate=winner,
             edit=build_edit(destination, [winner]),
             arcs_before=len(baseline),
@@ -419,10 +430,23 @@ class TestGenerator:
             arcs_in_function=len(all_arcs | baseline | reached) or None,
             lines_gained=tuple(sorted(lines_of(reached - baseline) - lines_of(baseline))),
             runs=executions,
-            repaired=winner.name in pool.repaired,
+            repaired=any(candidate.name in pool.repaired for candidate in chosen),
         )
-        return GenerationResult(target, proven, None, tuple(reports), conventions=conventions.evidence,
+        return GenerationResult(target, result, None, tuple(reports), conventions=conventions.evidence,
                                 network_isolated=network)  # fmt: skip
+
+
+def _combined(candidates: Sequence[TestCandidate]) -> TestCandidate:
+    """Several proven candidates as one test to write: their functions in order, their imports."""
+    generators = list(dict.fromkeys(candidate.generator for candidate in candidates))
+    return TestCandidate(
+        name=candidates[0].name,
+        test_names=tuple(name for candidate in candidates for name in candidate.test_names),
+        body="\n\n".join(candidate.body.rstrip() + "\n" for candidate in candidates),
+        imports=tuple(sorted({line for candidate in candidates for line in candidate.imports})),
+        generator="+".join(generators),
+        labels=tuple(dict.fromkeys(label for candidate in candidates for label in candidate.labels)),
+    )
 
 
 def _unique_names(candidates: Sequence[TestCandidate], taken: set[str]) -> list[TestCandidate]:

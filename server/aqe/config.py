@@ -542,6 +542,17 @@ class Settings:
             implemented=True,
         ),
     )
+    test_generation_model_budget_s: float = field(
+        default=6.0,
+        metadata=_meta(
+            'Seconds the model may spend writing candidates per "Generate test" (it writes while the '
+            "observed calls run); a call still running then is stopped. 0: no limit.",
+            _TESTGEN,
+            minimum=0,
+            maximum=600,
+            implemented=True,
+        ),
+    )
     test_generation_code_lens: bool = field(
         default=False,
         metadata=_meta(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from aqe.config import Settings
 from aqe.flaky.junit import Outcome
-from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt, ProviderError
+from aqe.llm.types import CancelToken, Completion, CompletionOptions, FinishReason, Prompt, ProviderError
 from aqe.sandbox.pytest_command import PLUGINS_DIR, project_python
 from aqe.sandbox.runner import SandboxRefused, SandboxRunner
 from aqe.testgen.layout import TestConventions, learn_conventions
@@ -323,17 +324,36 @@ class TestGenerator:
         taken: set[str],
         callee: str | None = None,
     ) -> list[TestCandidate]:
+        """Ask the model for candidates until `testGenerationModelBudgetS` is spent: a call still running
+        then is cancelled between tokens (its partial answer is dropped), so a slow machine or a long
+        prompt costs the user a bounded wait."""
         examples = self.similar_tests(target) if self.similar_tests is not None else []
         found: list[TestCandidate] = []
         started = time.monotonic()
+        budget = self.settings.test_generation_model_budget_s
         for variant in variants(target, self.settings.test_generation_candidates, callee):
             if self.cancel.cancelled:
                 raise GenerationCancelled()
+            remaining = budget - (time.monotonic() - started)
+            if budget and remaining <= 0:
+                break
+            call_cancel = CancelToken()
+            timer = threading.Timer(remaining, call_cancel.cancel, ("over the model budget",)) if budget else None
+            stop_with_us = threading.Thread(target=_follow, args=(self.cancel, call_cancel), daemon=True)
+            stop_with_us.start()
+            if timer is not None:
+                timer.start()
             prompt = build_prompt(target, conventions, destination.path, examples, variant.opening)
             try:
-                completion = self.complete(prompt, variant.options, self.cancel)
+                completion = self.complete(prompt, variant.options, call_cancel)
             except ProviderError as error:
                 log.info("the model gave no candidate: %s", error)
+                break
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                call_cancel.cancel("done")  # ends the follower thread
+            if completion.finish_reason is FinishReason.CANCELLED:
                 break
             found += read_candidates(completion.text, target, variant.opening, f"model:{completion.model}", taken)
         self.timings["model"] = time.monotonic() - started
@@ -434,6 +454,14 @@ class TestGenerator:
         )
         return GenerationResult(target, result, None, tuple(reports), conventions=conventions.evidence,
                                 network_isolated=network)  # fmt: skip
+
+
+def _follow(outer: CancelToken, inner: CancelToken) -> None:
+    """Cancel `inner` when `outer` is cancelled (the user stopped the whole generation)."""
+    while not inner.cancelled:
+        if outer.wait(0.1):
+            inner.cancel(outer.reason or "cancelled")
+            return
 
 
 def _combined(candidates: Sequence[TestCandidate]) -> TestCandidate:

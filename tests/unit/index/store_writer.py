@@ -8,7 +8,9 @@ prints "saved <generation> <count>" after each commit. With --forever it never s
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,11 @@ def main() -> None:
     directory, name, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     forever = "--forever" in sys.argv
     store = VectorStore.open(directory, IDENTITY)
+    go = os.environ.get("AQE_TEST_START_FILE")
+    if go:  # start writing together with the other writer (the parent creates the file)
+        print("ready", flush=True)
+        while not Path(go).exists():
+            time.sleep(0.005)
     rng = np.random.default_rng(abs(hash(name)) % 2**32)
     first = sum(1 for r in store.records() if r.key.startswith(name + "-"))
     number = first

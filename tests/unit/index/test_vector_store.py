@@ -321,3 +321,12 @@ def test_hnsw_parameters_are_recorded(tmp_path: Path) -> None:
     store.save()
 
     assert json.loads((tmp_path / MANIFEST_NAME).read_text())["hnsw"] == {"m": 8, "efConstruction": 64}
+
+
+def test_metadata_columns_follow_the_record_fields() -> None:
+    # Rows become records positionally: a field added to one and not the other must fail here.
+    import dataclasses
+
+    from aqe.index.store import _COLUMNS
+
+    assert tuple(field.name for field in dataclasses.fields(IndexRecord)) == _COLUMNS

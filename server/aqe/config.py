@@ -372,7 +372,7 @@ class Settings:
         ),
     )
     hnsw_ef_search: int = field(
-        default=100,
+        default=200,
         metadata=_meta(
             "HNSW candidate list size while querying the index.", _INDEX, minimum=10, maximum=2000, implemented=True
         ),

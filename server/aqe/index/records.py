@@ -37,8 +37,36 @@ def category_of(unit: CodeUnit) -> str:
 
 def unit_text(document: ParsedDocument, unit: CodeUnit) -> str:
     data = document.source.data[unit.start_byte : unit.end_byte]
+    if unit.kind in (UnitKind.CLASS, UnitKind.TEST_CLASS):
+        return _class_outline(data.decode("utf-8", errors="replace"))[:_MAX_UNIT_CHARS]
     limit = _MODULE_HEADER_CHARS if unit.kind is UnitKind.MODULE else _MAX_UNIT_CHARS
     return data[: limit * 4].decode("utf-8", errors="replace")[:limit]
+
+
+def _class_outline(text: str) -> str:
+    """A class as its header, docstring, class-level lines and method signatures: its methods are
+    units of their own, and embedding their bodies twice would double the cost of a scan."""
+    lines = text.splitlines()
+    kept: list[str] = []
+    body_indent: int | None = None
+    in_method = False
+    method_indent = 0
+    for line in lines:
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if not stripped:
+            continue
+        if in_method and indent > method_indent:
+            continue
+        in_method = False
+        if body_indent is None and kept:
+            body_indent = indent
+        if stripped.startswith(("def ", "async def ")) and body_indent is not None and indent == body_indent:
+            kept.append(line)
+            in_method, method_indent = True, indent
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def records_for_document(document: ParsedDocument, relative_path: str) -> list[PreparedRecord]:

@@ -90,7 +90,7 @@ _INSERT = f"INSERT OR REPLACE INTO units (label, {', '.join(_COLUMNS)}) VALUES (
 class HnswParams:
     m: int = 16
     ef_construction: int = 200
-    ef_search: int = 100
+    ef_search: int = 200
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from generated_tests import new_test_ids
 from neovim_session import Neovim, aqe_setup_lua, lua_string
 from processes import aqe_server_pids
 from server_capabilities import missing_command_reason, server_execute_commands
@@ -93,15 +94,15 @@ def test_a_quick_fix_applies_through_the_code_action_machinery(open_neovim, samp
 def test_model_loading_progress_goes_through_the_standard_handler(open_neovim, sample_workspace):
     editor = open_neovim(sample_workspace)
     editor.edit("src/shop/cart.py")
+    # The index reports progress too: the model's end is the one that speaks of the model.
     events = editor.wait_until(
         lambda: editor.lua("return _G.aqe_test.progress"),
-        lambda seen: any(event["kind"] == "end" for event in seen),
+        lambda seen: any(event["kind"] == "end" and "model" in (event.get("message") or "") for event in seen),
         120,
         "the end of the model's progress",
     )
-    begin = next(event for event in events if event["kind"] == "begin")
-    assert "loading the local model" in begin["title"]
-    assert "ready" in next(event for event in events if event["kind"] == "end")["message"]
+    assert any("loading the local model" in (event.get("title") or "") for event in events if event["kind"] == "begin")
+    assert "ready" in next(e for e in events if e["kind"] == "end" and "model" in (e.get("message") or ""))["message"]
 
 
 def test_the_status_names_the_model_state_and_privacy_mode(open_neovim, sample_workspace):
@@ -172,7 +173,9 @@ def test_generate_test_writes_a_passing_test(open_neovim, sample_workspace):
 
     changed = editor.wait_until(written, bool, 300, "a generated test written")
     assert any("discounted" in text for text in changed.values())
-    result = _run_pytest(sample_workspace, *map(str, changed))
+    added = new_test_ids(before, changed, sample_workspace)
+    assert added
+    result = _run_pytest(sample_workspace, *added)
     assert result.returncode == 0, result.stdout
 
 

@@ -24,7 +24,20 @@ log = logging.getLogger(__name__)
 
 LOG_NAME = "feedback.jsonl"
 FORMAT_VERSION = 1
+"""Bumped only for a change old readers would misread; a reader skips lines of a newer version
+(and says so) instead of guessing, so an older aqe sharing the folder never corrupts the counts."""
 _MAX_LINE_BYTES = 64 * 1024
+
+# Kinds of event. Learning counts ACCEPT and APPLY as acceptances and REJECT as a rejection; UNDO turns
+# an earlier acceptance of the same subject into a rejection; SUPPRESS ("Ignore here") silences one
+# place only and says nothing about the standard; RESET forgets a subject's history before it.
+ACCEPT = "accept"
+APPLY = "apply"
+REJECT = "reject"
+SUPPRESS = "suppress"
+UNDO = "undo"
+EDIT = "edit"
+RESET = "reset"
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class FeedbackLog:
             raise ValueError(f"a feedback event of {len(line)} bytes is over the {_MAX_LINE_BYTES} limit")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the torn check
             try:
                 if _ends_torn(descriptor):
                     line = b"\n" + line
@@ -76,11 +89,14 @@ class FeedbackLog:
             handle = self.path.open("rb")
         except FileNotFoundError:
             return
-        skipped = 0
+        skipped = newer = 0
         with handle:
             for raw in handle:
                 try:
                     data = json.loads(raw)
+                    if int(data.get("v", FORMAT_VERSION)) > FORMAT_VERSION:
+                        newer += 1
+                        continue
                     yield FeedbackEvent(
                         kind=str(data["kind"]),
                         subject=str(data["subject"]),
@@ -88,10 +104,12 @@ class FeedbackLog:
                         at=float(data["at"]),
                         id=str(data["id"]),
                     )
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):
                     skipped += 1
         if skipped:
             log.info("skipped %d unreadable lines of %s", skipped, self.path)
+        if newer:
+            log.warning("skipped %d events of %s from a newer aqe (format > %d)", newer, self.path, FORMAT_VERSION)
 
 
 def _ends_torn(descriptor: int) -> bool:

@@ -2,9 +2,9 @@
 JSON line in `<indexDir>/feedback.jsonl`. Append-only; team standards are derived from it.
 
 Each event is one `write` on a file opened with O_APPEND and is fsynced before `record` returns, so
-a kill -9 loses at most the event being written, and concurrent writers (two editor windows) never
-interleave within a line. A torn last line (power loss mid-write) is skipped when reading, and the
-next write starts on a fresh line.
+a kill -9 loses at most the event being written; concurrent writers (two editor windows) take an
+advisory lock for each append, so lines never interleave. A torn last line (power loss mid-write)
+is skipped when reading, and the next write starts on a fresh line.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class FeedbackLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # read: the torn check
             try:
+                _lock_exclusively(descriptor)  # another window's check-then-write must not interleave with ours
                 if _ends_torn(descriptor):
                     line = b"\n" + line
                 os.write(descriptor, line)
@@ -110,6 +111,16 @@ class FeedbackLog:
             log.info("skipped %d unreadable lines of %s", skipped, self.path)
         if newer:
             log.warning("skipped %d events of %s from a newer aqe (format > %d)", newer, self.path, FORMAT_VERSION)
+
+
+def _lock_exclusively(descriptor: int) -> None:
+    """An advisory lock for one append, released when the descriptor closes (POSIX only: elsewhere
+    appends stay whole lines, but a torn line's repair could race)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
 
 
 def _ends_torn(descriptor: int) -> bool:

@@ -5,9 +5,9 @@ Each subject (a rule id such as `QE101`, `convention/tests.assertion-style`, `mo
 has Beta counts. The prior is `Beta(lambda * m, lambda * (1 - m))`: `lambda` is `ewcLambda`, the
 prior's weight in pseudo-observations, and `m` is the mean a curated finding starts from. A long record
 of acceptances is itself a prior for the next observation, so one rejection moves the mean by about
-1 / (lambda + n) and erases nothing. Counts are also kept per area (test files, other code): the
-area's estimate uses the subject's posterior as its own prior, so a team that wants a rule in its code
-but not in its tests learns exactly that, while an area with no feedback follows the subject.
+1 / (lambda + n) and erases nothing. Counts are also kept per area (test files, other code): an
+area's estimate takes the posterior from the other areas as its prior, so a team that wants a rule in
+its code but not in its tests learns exactly that, while an area with no feedback follows the subject.
 
 A subject with no feedback at all is always shown: nothing has been learned yet to hide it.
 """
@@ -129,10 +129,11 @@ class Standards:
         observations = record.total.observations
         counts = record.areas.get(area) if area is not None else None
         if counts is not None and counts.observations:
-            # The subject's posterior is the area's prior: evidence from elsewhere counts, the area's
-            # own evidence counts more as it accumulates.
-            acceptance = posterior_mean(counts, acceptance, self.prior_strength)
-            observations = counts.observations
+            # The posterior from the other areas is this area's prior: evidence from elsewhere counts,
+            # the area's own evidence counts more as it accumulates, and none is counted twice.
+            elsewhere = Counts(record.total.accepted - counts.accepted, record.total.rejected - counts.rejected)
+            prior = posterior_mean(elsewhere, self.prior_mean, self.prior_strength)
+            acceptance = posterior_mean(counts, prior, self.prior_strength)
         return Estimate(subject, acceptance, observations, acceptance >= self.threshold)
 
     def shown(self, subject: str, area: str | None = None) -> bool:

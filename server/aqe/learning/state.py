@@ -306,8 +306,9 @@ class LearningStore:
     def imported_path(self) -> Path:
         return self.folder / IMPORTED_NAME
 
-    def origin_id(self) -> str:
-        """This workspace's id in exported states: random, made once, stored beside the log."""
+    def origin_id(self, *, create: bool = True) -> str:
+        """This workspace's id in exported states: random, made once, stored beside the log (only once
+        there is something to attribute to it: reading a state writes nothing)."""
         path = self.folder / ORIGIN_NAME
         try:
             value = path.read_text(encoding="utf-8").strip()
@@ -316,6 +317,8 @@ class LearningStore:
         except (OSError, UnicodeDecodeError):
             pass
         value = uuid.uuid4().hex
+        if not create:
+            return value
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, (value + "\n").encode())
         return value
@@ -328,7 +331,7 @@ class LearningStore:
     def compute(self, *, existing_origin: str | None = None) -> StateFile:
         """The whole state: own origin from the log, imported origins (minus subjects reset since)."""
         events = list(self.log.events())
-        own_id = existing_origin or self.origin_id()
+        own_id = existing_origin or self.origin_id(create=bool(events))
         resets = {event.subject: event.at for event in events if event.kind == RESET}
         own = Origin(own_id, self.root.name, len(events), events[-1].at if events else None,
                      records=fold_events(events))  # fmt: skip

@@ -142,6 +142,21 @@ async def test_undoing_an_applied_fix_is_recorded(client):
     assert [e["kind"] for e in _events(client.root)] == ["accept", "undo"]
 
 
+async def test_a_finding_fixed_by_hand_is_recorded_as_accepted(client):
+    path = client.root / "src" / "shop" / "cart.py"
+    text = path.read_text()
+    uri = open_file(client, path, text)
+    await diagnostics_for(client, uri, client.mode, until=lambda d: codes(d).count("QE205") == 2)
+    replace_text(client, uri, 2, text.replace("    # TODO: apply discounts\n", ""))
+    await diagnostics_for(client, uri, client.mode, until=lambda d: codes(d).count("QE205") == 1)
+    for _ in range(100):
+        if _events(client.root):
+            break
+        await asyncio.sleep(0.05)
+    (event,) = _events(client.root)
+    assert (event["kind"], event["subject"], event["details"]["action"]) == ("accept", "QE205", "fixedByHand")
+
+
 async def test_ignore_here_writes_the_marker_and_records_a_suppression_only(client):
     path = client.root / "src" / "shop" / "cart.py"
     text = path.read_text()

@@ -3,7 +3,8 @@ not want, and the commands to show, reset, export and import what was learned.
 
 Every rule, convention and model finding offers "Not our standard" (reject) and "Ignore here"
 (suppress this place only, by writing the `aqe: ignore[...]` marker); a fix is offered as "Apply fix"
-(accept). Each action carries a command with a token the server handed out with that action, so the
+(accept), and a finding without a fix that an edit makes go away was fixed by hand (accept too,
+aqe.learning.implicit). Each action carries a command with a token the server handed out with that action, so the
 server records only feedback on findings it actually offered: a forged or replayed argument, or text
 a model wrote, cannot approve anything. An applied fix that is later undone or edited is recorded too.
 
@@ -30,6 +31,7 @@ from aqe.durable import atomic_write_bytes
 from aqe.findings import Finding, FindingSource, TextEdit
 from aqe.learning.events import ACCEPT, EDIT, REJECT, RESET, SUPPRESS, UNDO, FeedbackEvent
 from aqe.learning.filtering import ExampleRetriever, FindingFilter, LearningSettings, area_of
+from aqe.learning.implicit import Seen, fixed_by_hand, seen_findings
 from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, summary
 from aqe.lsp.convert import DIAGNOSTIC_SOURCE, from_lsp_range, to_diagnostic, to_text_edit
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
@@ -95,6 +97,7 @@ class LearningFeature:
         self._offered: OrderedDict[str, Offered] = OrderedDict()
         self._applied: list[_Applied] = []
         self._scan: asyncio.Task[Any] | None = None
+        self._seen: dict[str, tuple[int | None, dict[Seen, Finding]]] = {}
         self._scanned_for: tuple[tuple[Path, ...], tuple[str, ...], bool] | None = None
 
     @classmethod
@@ -178,10 +181,41 @@ class LearningFeature:
         if located is None:
             return list(findings)
         root, relative = located
+        self._notice_fixed_by_hand(uri, root, relative, document, findings)
         rules = self.root_state(root).filter
         if rules is None:
             return list(findings)
         return rules.keep(findings, relative, lambda finding: _snippet(document.text, finding))
+
+    def _notice_fixed_by_hand(self, uri: str, root: Path, relative: str, document: Any, findings: Any) -> None:
+        """Compare with the previous analysis of this document (before any filtering) and record the
+        findings an edit fixed by hand as acceptances."""
+        if document.parsed is None:
+            return
+        seen = seen_findings(document.parsed, findings)
+        with self._lock:
+            previous = self._seen.get(uri)
+            if previous is not None and not _newer(document.version, previous[0]):
+                return  # an older or repeated analysis: nothing changed since
+            self._seen[uri] = (document.version, seen)
+        if previous is None:
+            return
+        fixed = fixed_by_hand(previous[1], seen, document.parsed)
+        if not fixed:
+            return
+        state = self.root_state(root)
+        for finding in fixed:
+            details = {
+                "source": finding.source.value, "path": relative, "line": finding.span.start.line,
+                "area": area_of(relative), "message": finding.message[:500], "action": "fixedByHand",
+            }  # fmt: skip
+            state.store.log.record(FeedbackEvent(ACCEPT, finding.rule_id, details))
+        with self._lock:
+            self._recompute(state)
+
+    def forget(self, uri: str) -> None:
+        with self._lock:
+            self._seen.pop(uri, None)
 
     async def scan_conventions(self) -> None:
         """Mine every workspace folder in a worker thread, then refresh the open documents."""
@@ -424,6 +458,10 @@ class LearningFeature:
         return {"reset": subject.strip()}
 
 
+def _newer(version: int | None, than: int | None) -> bool:
+    return version is None or than is None or version > than
+
+
 def _path_argument(arguments: dict[str, Any], command: str) -> Path:
     value = arguments.get("path")
     if not isinstance(value, str) or not value.strip():
@@ -488,6 +526,7 @@ def register(server: AqeLanguageServer) -> None:
     server.code_action_providers.append(feature.code_actions)
     server.listen("changed", feature.document_changed)
     server.listen("saved", feature.document_changed)
+    server.listen("closed", feature.forget)
     server.listen("initialized", feature.scan_conventions)
 
     def settings_changed() -> None:

@@ -97,15 +97,16 @@ def collect(requirement: str, settings: Settings) -> list[Item]:
     return items
 
 
-def respond(item: Item, rng: random.Random) -> str | None:
-    """The reviewer's answer: an event kind, or None for no feedback (fixed by hand, or left)."""
+def respond(item: Item, rng: random.Random, fixed_by_hand: bool = True) -> str | None:
+    """The reviewer's answer: an event kind, or None for no feedback (left for later)."""
     draw = rng.random()
     if item.wanted:
         if item.finding.fix is not None:
             return "accept" if draw < 0.95 else "suppress"
         # Fixed by hand (the server records that as an acceptance), left for later, ignored here, or
         # rejected by mistake.
-        return "accept" if draw < 0.6 else None if draw < 0.9 else "suppress" if draw < 0.98 else "reject"
+        fixed = "accept" if fixed_by_hand else None
+        return fixed if draw < 0.6 else None if draw < 0.9 else "suppress" if draw < 0.98 else "reject"
     return "reject" if draw < 0.85 else "suppress"
 
 
@@ -120,7 +121,9 @@ def score(items: list[Item], rules: FindingFilter | None) -> dict[str, float]:
     }
 
 
-def simulate(items: list[Item], seed: int, learning: LearningSettings) -> dict[int, dict[str, float]]:
+def simulate(
+    items: list[Item], seed: int, learning: LearningSettings, fixed_by_hand: bool = True
+) -> dict[int, dict[str, float]]:
     rng = random.Random(seed)
     results: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="aqe-bench-learning-") as folder:
@@ -134,7 +137,7 @@ def simulate(items: list[Item], seed: int, learning: LearningSettings) -> dict[i
             item = rng.choice(items)
             if not rules.decide(item.finding, item.relative).shown:
                 continue
-            kind = respond(item, rng)
+            kind = respond(item, rng, fixed_by_hand)
             if kind is None:
                 continue
             details = {"source": item.finding.source.value, "path": item.relative, "area": item.area,
@@ -213,6 +216,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--ewc-lambda", type=float, nargs="+", default=[4.0])
     parser.add_argument("--model-review", action="store_true")
+    parser.add_argument(
+        "--no-fixed-by-hand", action="store_true", help="ablation: the server does not count fixes by hand"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     settings = Settings()
@@ -233,7 +239,7 @@ def main() -> None:
     rows = [("off", "-", *(f"{off['precision']:.3f} / {off['recall']:.3f}" for _ in CHECKPOINTS))]
     for strength in args.ewc_lambda:
         learning = LearningSettings(True, settings.quality_threshold, strength, settings.rejected_similarity)
-        runs = [simulate(items, seed, learning) for seed in range(args.seeds)]
+        runs = [simulate(items, seed, learning, not args.no_fixed_by_hand) for seed in range(args.seeds)]
         mean = {
             checkpoint: {key: round(sum(run[checkpoint][key] for run in runs if checkpoint in run) /
                                     sum(1 for run in runs if checkpoint in run), 4)

@@ -32,11 +32,12 @@ class Seen:
 
 
 def seen_findings(document: ParsedDocument, findings: Iterable[Finding]) -> dict[Seen, Finding]:
+    candidates = [f for f in findings if f.source in _LEARNED and f.fix is None]
+    if not candidates:
+        return {}
     units = [u for u in extract_units(document) if u.kind is not UnitKind.MODULE]
     seen = {}
-    for finding in findings:
-        if finding.source not in _LEARNED or finding.fix is not None:
-            continue
+    for finding in candidates:
         unit = _innermost(units, finding.span.start)
         if unit is None:
             continue

@@ -17,9 +17,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
 
-from tree_sitter import Node
+from tree_sitter import Node, Query, QueryCursor
 
 from aqe.findings import Finding, FindingSource, Severity, Span
 from aqe.parsing.document import ParsedDocument
@@ -158,9 +159,14 @@ class ConventionProfile:
 
 
 def profile_of(observations: Iterable[Observation]) -> ConventionProfile:
+    return profile_from_counts([Counter((o.convention, o.option) for o in observations)])
+
+
+def profile_from_counts(per_file: Iterable[Counter[tuple[str, str]]]) -> ConventionProfile:
     counts: dict[str, Counter[str]] = {}
-    for observation in observations:
-        counts.setdefault(observation.convention, Counter())[observation.option] += 1
+    for file_counts in per_file:
+        for (convention, option), number in file_counts.items():
+            counts.setdefault(convention, Counter())[option] += number
     conventions = {}
     for key, counter in counts.items():
         ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
@@ -225,9 +231,10 @@ def observe(document: ParsedDocument, relative: str) -> tuple[Observation, ...]:
     top = Span.of(0, 0, 0, 0)
     for unit, node in units:
         found.extend(_unit_observations(unit, node, testing))
+    captures = _captures(document)
     if testing and PurePosixPath(relative).name != "conftest.py":
-        found.extend(_test_file_observations(document, relative, units, top))
-    found.extend(_statement_observations(document, relative))
+        found.extend(_test_file_observations(document, relative, units, top, captures))
+    found.extend(_statement_observations(document, relative, captures))
     return tuple(found)
 
 
@@ -268,7 +275,11 @@ def _docstring_style(docstring: str) -> str | None:
 
 
 def _test_file_observations(
-    document: ParsedDocument, relative: str, units: list[tuple[CodeUnit, Node]], top: Span
+    document: ParsedDocument,
+    relative: str,
+    units: list[tuple[CodeUnit, Node]],
+    top: Span,
+    captures: dict[str, list[Node]],
 ) -> Iterator[Observation]:
     kinds = {unit.kind for unit, _ in units}
     if UnitKind.TEST_FUNCTION not in kinds and UnitKind.TEST_CLASS not in kinds:
@@ -283,7 +294,7 @@ def _test_file_observations(
     yield Observation("tests.location", "tests folder" if in_folder else "beside code", top)
     text = document.text
     yield Observation("tests.framework", test_framework_of(text, kinds), _first_test_span(units) or top)
-    plain, methods = _assertions(document.tree.root_node)
+    plain, methods = _assertions(captures)
     if plain or methods:
         style = "assert methods" if len(methods) > len(plain) else "plain assert"
         where = (methods if style == "assert methods" else plain)[0]
@@ -303,44 +314,60 @@ def _first_test_span(units: list[tuple[CodeUnit, Node]]) -> Span | None:
     return None
 
 
-def _assertions(root: Node) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    plain: list[tuple[int, int]] = []
+_QUERY_SOURCE = """
+(assert_statement) @assert
+(call function: (attribute) @method)
+(raise_statement) @raise
+(import_from_statement) @import
+"""
+
+
+@cache
+def _query(language: object) -> Query:
+    return Query(language, _QUERY_SOURCE)  # type: ignore[arg-type]
+
+
+def _captures(document: ParsedDocument) -> dict[str, list[Node]]:
+    """The nodes the conventions look at, found by one tree-sitter query (in C, not a Python walk)."""
+    return QueryCursor(_query(document.tree.language)).captures(document.tree.root_node)
+
+
+def _assertions(captures: dict[str, list[Node]]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    plain = [(node.start_byte, node.start_byte + len("assert")) for node in captures.get("assert", ())]
     methods: list[tuple[int, int]] = []
-    for node in _walk(root):
-        if node.type == "assert_statement":
-            plain.append((node.start_byte, node.start_byte + len("assert")))
-        elif node.type == "call":
-            function = node.child_by_field_name("function")
-            if function is not None and function.type == "attribute" and function.text:
-                text = function.text.decode("utf-8", errors="replace")
-                if re.fullmatch(r"self\.assert[A-Z]\w*", text):
-                    methods.append((function.start_byte, function.end_byte))
-    return plain, methods
+    for function in captures.get("method", ()):
+        text = function.text.decode("utf-8", errors="replace") if function.text else ""
+        if re.fullmatch(r"self\.assert[A-Z]\w*", text):
+            methods.append((function.start_byte, function.end_byte))
+    return sorted(plain), sorted(methods)
 
 
-def _statement_observations(document: ParsedDocument, relative: str) -> Iterator[Observation]:
+def _statement_observations(
+    document: ParsedDocument, relative: str, captures: dict[str, list[Node]]
+) -> Iterator[Observation]:
     package = _top_package(relative)
     source = document.source
-    for node in _walk(document.tree.root_node):
-        if node.type == "except_clause":
-            for raised in _walk(node):
-                if raised.type != "raise_statement" or _inside_nested_function(raised, node):
-                    continue
-                value = raised.named_children
-                if not value or (len(value) == 1 and value[0].type == "identifier" and _is_bound_name(node, value[0])):
-                    continue  # `raise` or `raise error`: re-raising the caught exception itself
-                has_from = any(child.type == "from" for child in raised.children)
-                span = source.span_of_bytes(raised.start_byte, raised.start_byte + len("raise"))
-                yield Observation("errors.raise-from", "with from" if has_from else "without from", span)
-        elif node.type == "import_from_statement" and package is not None:
-            module = node.child_by_field_name("module_name")
-            if module is None or not module.text:
-                continue
-            span = source.span_of_bytes(node.start_byte, node.end_byte)
-            if module.type == "relative_import":
-                yield Observation("imports.package-style", "relative", span)
-            elif module.text.decode("utf-8", errors="replace").split(".")[0] == package:
-                yield Observation("imports.package-style", "absolute", span)
+    for raised in sorted(captures.get("raise", ()), key=lambda node: node.start_byte):
+        handler = _enclosing_except(raised)
+        if handler is None:
+            continue
+        value = raised.named_children
+        if not value or (len(value) == 1 and value[0].type == "identifier" and _is_bound_name(handler, value[0])):
+            continue  # `raise` or `raise error`: re-raising the caught exception itself
+        has_from = any(child.type == "from" for child in raised.children)
+        span = source.span_of_bytes(raised.start_byte, raised.start_byte + len("raise"))
+        yield Observation("errors.raise-from", "with from" if has_from else "without from", span)
+    if package is None:
+        return
+    for node in sorted(captures.get("import", ()), key=lambda node: node.start_byte):
+        module = node.child_by_field_name("module_name")
+        if module is None or not module.text:
+            continue
+        span = source.span_of_bytes(node.start_byte, node.end_byte)
+        if module.type == "relative_import":
+            yield Observation("imports.package-style", "relative", span)
+        elif module.text.decode("utf-8", errors="replace").split(".")[0] == package:
+            yield Observation("imports.package-style", "absolute", span)
 
 
 def _is_bound_name(except_clause: Node, name: Node) -> bool:
@@ -356,13 +383,16 @@ def _is_bound_name(except_clause: Node, name: Node) -> bool:
     return False
 
 
-def _inside_nested_function(node: Node, boundary: Node) -> bool:
+def _enclosing_except(node: Node) -> Node | None:
+    """The `except` block a raise is in, unless a function or class defined inside it comes first."""
     parent = node.parent
-    while parent is not None and parent != boundary:
+    while parent is not None:
+        if parent.type == "except_clause":
+            return parent
         if parent.type in ("function_definition", "lambda", "class_definition"):
-            return True
+            return None
         parent = parent.parent
-    return False
+    return None
 
 
 def _top_package(relative: str) -> str | None:
@@ -376,25 +406,6 @@ def _top_package(relative: str) -> str | None:
     return parts[0] if parts[0].isidentifier() else None
 
 
-def _walk(node: Node) -> Iterator[Node]:
-    cursor = node.walk()
-    visited_children = False
-    while True:
-        if not visited_children:
-            assert cursor.node is not None
-            yield cursor.node
-            if cursor.goto_first_child():
-                continue
-        if cursor.goto_next_sibling():
-            visited_children = False
-        elif cursor.goto_parent():
-            visited_children = True
-            if cursor.node == node:
-                return
-        else:
-            return
-
-
 # --- the workspace -----------------------------------------------------------------------------------
 
 
@@ -405,6 +416,7 @@ class WorkspaceConventions:
         self.root = root
         self.workspace = workspace
         self._by_file: dict[str, tuple[Observation, ...]] = {}
+        self._counts: dict[str, Counter[tuple[str, str]]] = {}
         self._profile: ConventionProfile | None = None
 
     def scan(self, limit: int = _MAX_FILES) -> int:
@@ -432,20 +444,23 @@ class WorkspaceConventions:
             return ()
         document = document or ParsedDocument.parse(relative, text, Language.PYTHON)
         observations = observe(document, relative)
-        if self._by_file.get(relative) != observations:
-            self._by_file[relative] = observations
+        counts = Counter((o.convention, o.option) for o in observations)
+        if self._counts.get(relative) != counts:  # typing moves spans, rarely the counts
+            self._counts[relative] = counts
             self._profile = None
+        self._by_file[relative] = observations
         return observations
 
     def forget(self, path: Path) -> None:
         relative = self.relative(path)
         if relative is not None and self._by_file.pop(relative, None) is not None:
+            self._counts.pop(relative, None)
             self._profile = None
 
     @property
     def profile(self) -> ConventionProfile:
         if self._profile is None:
-            self._profile = profile_of(o for observations in self._by_file.values() for o in observations)
+            self._profile = profile_from_counts(self._counts.values())
         return self._profile
 
     @property

@@ -181,7 +181,8 @@ class LearningFeature:
         if located is None:
             return list(findings)
         root, relative = located
-        self._notice_fixed_by_hand(uri, root, relative, document, findings)
+        if self.server.settings.learning_enabled:
+            self._notice_fixed_by_hand(uri, root, relative, document, findings)
         rules = self.root_state(root).filter
         if rules is None:
             return list(findings)

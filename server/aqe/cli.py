@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a finding is at least this severe (default: error)",
     )
     analyze.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    analyze.add_argument(
+        "--conventions", action="store_true", help="also report places that break the team's strong conventions"
+    )
     analyze.add_argument("-v", "--verbose", action="count", default=0)
 
     model = commands.add_parser("model", help="the local model")
@@ -94,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_coverage_parser(commands)
     _add_flaky_parser(commands)
+    from aqe.cli_learning import add_parsers as add_learning_parsers
+
+    add_learning_parsers(commands)
     return parser
 
 
@@ -165,6 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _coverage(args)
     if args.command == "flaky" and args.flaky_command in ("run", "report", "ingest"):
         return _flaky(args)
+    if args.command == "state":
+        from aqe.cli_learning import state_command
+
+        return state_command(args)
+    if args.command == "conventions":
+        from aqe.cli_learning import conventions_command
+
+        return conventions_command(args)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 
@@ -236,12 +250,19 @@ def _analyze(args: argparse.Namespace) -> int:
 
     findings = []
     files = 0
+    analysed: set[str] = set()
     for analysis in engine.analyze_paths([p.resolve() for p in paths]):
         files += 1
+        analysed.add(analysis.path)
         if analysis.skipped is not None:
             print(analysis.skipped.describe(), file=sys.stderr)
             continue
         findings.extend(analysis.findings)
+    from aqe.cli_learning import apply_team_standards
+
+    findings = apply_team_standards(
+        root, loaded.settings, findings, conventions_in=analysed if args.conventions else None
+    )
 
     rules = engine.rule_infos()
     if args.format == "json":

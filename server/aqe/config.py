@@ -410,10 +410,25 @@ class Settings:
         ),
     )
     learning_enabled: bool = field(
-        default=True, metadata=_meta("Learn from accepted and rejected suggestions to rank future ones.", _LEARNING)
+        default=True,
+        metadata=_meta(
+            "Learn the team's standards from accepted and rejected findings: a rule, convention or model-finding "
+            "cluster whose estimated acceptance falls under qualityThreshold is no longer shown, model findings too "
+            "similar to rejected ones are hidden, and accepted fixes become examples for model review.",
+            _LEARNING,
+            implemented=True,
+        ),
     )
     quality_threshold: float = field(
-        default=0.7, metadata=_meta("Suggestions scoring below this are not shown.", _LEARNING, minimum=0, maximum=1)
+        default=0.7,
+        metadata=_meta(
+            "Findings whose estimated acceptance (or, for model findings, whose model confidence) is below this are "
+            "not shown.",
+            _LEARNING,
+            minimum=0,
+            maximum=1,
+            implemented=True,
+        ),
     )
     ewc_lambda: float = field(
         default=4.0,
@@ -422,6 +437,77 @@ class Settings:
             "long record of acceptances.",
             _LEARNING,
             minimum=0,
+            implemented=True,
+        ),
+    )
+    rejected_similarity: float = field(
+        default=0.85,
+        metadata=_meta(
+            "A model finding at least this similar (cosine of the hashing embedding of its message and code) to one "
+            "that was rejected is not shown.",
+            _LEARNING,
+            minimum=0,
+            maximum=1,
+            implemented=True,
+        ),
+    )
+    conventions_enabled: bool = field(
+        default=True,
+        metadata=_meta(
+            "Mine the team's conventions from the workspace (naming, test layout and framework, assertion and set-up "
+            "style, docstrings, error handling, imports) and report places that break a strong one.",
+            _LEARNING,
+            implemented=True,
+        ),
+    )
+    convention_min_support: float = field(
+        default=0.9,
+        metadata=_meta(
+            "Share of places that must follow a convention's leading option before a deviation is reported.",
+            _LEARNING,
+            minimum=0.5,
+            maximum=1,
+            implemented=True,
+        ),
+    )
+    convention_min_samples: int = field(
+        default=8,
+        metadata=_meta(
+            "Places a convention must be seen in before a deviation from it is reported.",
+            _LEARNING,
+            minimum=2,
+            maximum=100_000,
+            implemented=True,
+        ),
+    )
+    model_review: bool = field(
+        default=False,
+        metadata=_meta(
+            "After a save, ask the model to review the functions that changed (in the background, after interactive "
+            "work), with the team's rules and accepted examples as context. Off by default: the bundled 270M model's "
+            "review precision is low (docs/benchmarks.md); worth it with a larger local model.",
+            _LEARNING,
+            implemented=True,
+        ),
+    )
+    model_review_debounce_ms: int = field(
+        default=1500,
+        metadata=_meta(
+            "Quiet time after the last save before the model reviews the changed functions.",
+            _LEARNING,
+            minimum=0,
+            maximum=600_000,
+            implemented=True,
+        ),
+    )
+    model_review_max_functions: int = field(
+        default=4,
+        metadata=_meta(
+            "Most changed functions the model reviews per save (the largest changes first).",
+            _LEARNING,
+            minimum=1,
+            maximum=100,
+            implemented=True,
         ),
     )
     coverage_paths: tuple[str, ...] = field(

@@ -54,12 +54,13 @@ def atomic_write_with(target: Path, write: Callable[[Path], object]) -> None:
 
 
 def append_line(path: Path, line: bytes, mode: int = 0o644) -> None:
-    """Append one line with a single write on an O_APPEND descriptor, then fsync: a kill loses at most
-    this line, concurrent writers never interleave inside a line, and a line torn by an earlier crash
-    is closed with a newline first so this one starts clean. The caller serialises its own threads."""
+    """Append one line with a single write on an O_APPEND descriptor under an advisory lock, then
+    fsync: a kill loses at most this line, concurrent writers (threads or processes) never interleave,
+    and a line torn by an earlier crash is closed with a newline first so this one starts clean."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
+    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)  # read too: the torn-line check
     try:
+        _lock_exclusively(descriptor)  # another process's check-then-write must not interleave with ours
         size = os.fstat(descriptor).st_size
         if size > 0 and os.pread(descriptor, 1, size - 1) != b"\n":
             line = b"\n" + line
@@ -67,6 +68,16 @@ def append_line(path: Path, line: bytes, mode: int = 0o644) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _lock_exclusively(descriptor: int) -> None:
+    """An advisory lock for one append, released when the descriptor closes (POSIX only: elsewhere
+    appends stay whole lines, but a torn line's repair could race)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
 
 
 def sha256_of_file(path: Path) -> str:

@@ -4,6 +4,7 @@ the :Aqe* commands, and bounded restarts after the server is killed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -230,3 +231,33 @@ def test_a_server_that_fails_to_start_is_reported_once(open_neovim, sample_works
     messages = editor.wait_until(editor.messages, lambda text: "failed to start" in text, 30, "the failure")
     assert "aqe: the server failed to start (exit code 3). See :LspLog" in messages
     assert "restarting it" not in messages
+
+
+def _feedback_kinds(workspace: Path) -> list[tuple[str, str]]:
+    log = workspace / ".aqe" / "feedback.jsonl"
+    if not log.exists():
+        return []
+    return [(event["kind"], event["subject"]) for event in map(json.loads, log.read_text().splitlines())]
+
+
+def test_not_our_standard_is_learned_shown_and_reset(open_neovim, sample_workspace):
+    reason = missing_command_reason("aqe.resetLearned")
+    if reason:
+        pytest.skip(reason)
+    editor = open_neovim(sample_workspace)
+    editor.edit("src/shop/cart.py")
+    mutable = next(d for d in _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING) if d["code"] == "QE202")
+    editor.nvim.current.window.cursor = (mutable["lnum"] + 1, mutable["col"])
+    editor.lua(
+        "vim.lsp.buf.code_action({ apply = true, filter = function(action)"
+        ' return action.title == "Not our standard: QE202" end })'
+    )
+    editor.wait_until(lambda: _feedback_kinds(sample_workspace), lambda kinds: kinds == [("reject", "QE202")], 30,
+                      "the rejection in the feedback log")  # fmt: skip
+    editor.nvim.command("AqeLearned")
+    text = editor.wait_until(editor.buffer_text, lambda text: '"QE202"' in text, 30, "what was learned")
+    assert '"rejected": 1' in text
+    assert editor.nvim.current.buffer.options["filetype"] == "json"
+    editor.nvim.command("AqeResetLearned QE202")
+    editor.wait_until(lambda: _feedback_kinds(sample_workspace), lambda kinds: ("reset", "QE202") in kinds, 30,
+                      "the reset in the feedback log")  # fmt: skip

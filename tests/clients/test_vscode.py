@@ -3,6 +3,7 @@ used the way a person uses it: open files, read the Problems panel, apply a quic
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -275,3 +276,33 @@ def test_a_server_that_fails_to_start_is_reported_once_with_its_last_words(open_
     assert "it exited with code 3: aqe: llama.cpp could not be loaded" in shown
     assert not any("restarting it" in item for item in window.notifications())
     assert any("aqe: stopped" in (label or "") for label in window.status_bar())
+
+
+def _feedback(workspace: Path) -> list[tuple[str, str]]:
+    log = workspace / ".aqe" / "feedback.jsonl"
+    if not log.exists():
+        return []
+    return [(event["kind"], event["subject"]) for event in map(json.loads, log.read_text().splitlines())]
+
+
+def test_not_our_standard_is_learned_shown_and_reset_from_the_palette(open_vscode, sample_workspace):
+    reason = missing_command_reason("aqe.resetLearned")
+    if reason:
+        pytest.skip(reason)
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.quick_fix_from_problems(MUTABLE_DEFAULT_FINDING, "Not our standard: QE202")
+    window.wait_until(lambda: _feedback(sample_workspace), lambda kinds: kinds == [("reject", "QE202")], 30,
+                      "the rejection in the feedback log")  # fmt: skip
+    window.run_command("aqe: Show What aqe Has Learned")
+    window.browser("waitFor", selector=".editor-instance .view-lines", text='"QE202"', timeout=30_000)
+    window.screenshot("learned")
+    text = " ".join(window.browser("texts", selector=".editor-instance .view-lines")).replace("\xa0", " ")
+    assert '"learningEnabled": true' in text
+    window.run_command("aqe: Reset What aqe Learned About a Rule")
+    window.browser("waitFor", selector=".quick-input-list .monaco-list-row", text="QE202", timeout=30_000)
+    window.screenshot("reset-picker")
+    window.browser("press", keys="Enter")
+    window.wait_until(lambda: _feedback(sample_workspace), lambda kinds: ("reset", "QE202") in kinds, 30,
+                      "the reset in the feedback log")  # fmt: skip

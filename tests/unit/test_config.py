@@ -763,7 +763,8 @@ def test_schema_marks_built_features_implemented_and_later_ones_reserved() -> No
     assert schema["modelPath"]["implemented"] is True
     assert schema["privacyMode"]["implemented"] is True
     assert schema["hnswM"]["implemented"] is True
-    assert schema["learningEnabled"]["implemented"] is False
+    assert schema["learningEnabled"]["implemented"] is True
+    assert schema["codeLens"]["implemented"] is False
 
 
 def test_schema_is_json_serialisable() -> None:

@@ -9,10 +9,16 @@ export const SERVER_COMMANDS = {
   reindex: "aqe.reindex",
   findRelatedTests: "aqe.findRelatedTests",
   showLearned: "aqe.showLearned",
+  resetLearned: "aqe.resetLearned",
   exportState: "aqe.exportState",
   importState: "aqe.importState",
   privacyAudit: "aqe.privacyAudit",
 } as const;
+
+/** The part of `aqe.showLearned`'s answer the reset picker reads. */
+interface LearnedAnswer {
+  folders?: { subjects?: { subject: string; evidence?: string }[] }[];
+}
 
 /** The message for a server that lacks a command; the same words in every client. */
 export function notProvidedMessage(serverCommand: string): string {
@@ -74,6 +80,34 @@ export class Commands {
     const answer = await this.run<unknown>(SERVER_COMMANDS.showLearned, []);
     if (answer !== undefined) {
       await showJson(answer);
+    }
+  }
+
+  /** Pick a rule or convention from what was learned, then forget it (the server logs a reset). */
+  async resetLearned(): Promise<void> {
+    if (!(await this.provides(SERVER_COMMANDS.resetLearned))) {
+      return;
+    }
+    const learned = await this.run<LearnedAnswer>(SERVER_COMMANDS.showLearned, []);
+    if (learned === undefined) {
+      return;
+    }
+    const items = (learned.folders ?? [])
+      .flatMap((folder) => folder.subjects ?? [])
+      .map((row) => ({ label: row.subject, description: row.evidence ?? "" }));
+    if (items.length === 0) {
+      void vscode.window.showInformationMessage("aqe: nothing has been learned yet.");
+      return;
+    }
+    const picked = await vscode.window.showQuickPick(items, {
+      title: "Reset what aqe learned about",
+      placeHolder: "a rule or convention",
+    });
+    if (picked === undefined) {
+      return;
+    }
+    if ((await this.run(SERVER_COMMANDS.resetLearned, [{ subject: picked.label }])) !== undefined) {
+      void vscode.window.showInformationMessage(`aqe: forgot what was learned about ${picked.label}.`);
     }
   }
 

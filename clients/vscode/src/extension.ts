@@ -40,8 +40,11 @@ class AqeExtension implements vscode.Disposable {
       this.disposables.push(vscode.commands.registerCommand(id, run));
     register("aqe.generateTestAtCursor", () => commands.generateTest());
     register("aqe.reindexWorkspace", () => commands.reindex());
-    register("aqe.findRelatedTests", () => commands.findRelatedTests());
-    register("aqe.showLearned", () => commands.showLearned());
+    // Palette ids differ from the server's command ids: vscode-languageclient registers every command the
+    // server advertises under its own id, and a second registration of one id fails the client's start.
+    register("aqe.findRelatedTestsAtCursor", () => commands.findRelatedTests());
+    register("aqe.showLearnedStandards", () => commands.showLearned());
+    register("aqe.resetLearnedRule", () => commands.resetLearned());
     register("aqe.exportLearningState", () => commands.exportState());
     register("aqe.importLearningState", () => commands.importState());
     register("aqe.showPrivacyAudit", () => commands.privacyAudit());

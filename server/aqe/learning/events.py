@@ -2,9 +2,9 @@
 JSON line in `<indexDir>/feedback.jsonl`. Append-only; team standards are derived from it.
 
 Each event is one `write` on a file opened with O_APPEND and is fsynced before `record` returns, so
-a kill -9 loses at most the event being written, and concurrent writers (two editor windows) never
-interleave within a line. A torn last line (power loss mid-write) is skipped when reading, and the
-next write starts on a fresh line.
+a kill -9 loses at most the event being written; concurrent writers (two editor windows) take an
+advisory lock for each append, so lines never interleave. A torn last line (power loss mid-write)
+is skipped when reading, and the next write starts on a fresh line.
 """
 
 from __future__ import annotations
@@ -25,7 +25,20 @@ log = logging.getLogger(__name__)
 
 LOG_NAME = "feedback.jsonl"
 FORMAT_VERSION = 1
+"""Bumped only for a change old readers would misread; a reader skips lines of a newer version
+(and says so) instead of guessing, so an older aqe sharing the folder never corrupts the counts."""
 _MAX_LINE_BYTES = 64 * 1024
+
+# Kinds of event. Learning counts ACCEPT and APPLY as acceptances and REJECT as a rejection; UNDO turns
+# an earlier acceptance of the same subject into a rejection; SUPPRESS ("Ignore here") silences one
+# place only and says nothing about the standard; RESET forgets a subject's history before it.
+ACCEPT = "accept"
+APPLY = "apply"
+REJECT = "reject"
+SUPPRESS = "suppress"
+UNDO = "undo"
+EDIT = "edit"
+RESET = "reset"
 
 
 @dataclass(frozen=True)
@@ -69,11 +82,14 @@ class FeedbackLog:
             handle = self.path.open("rb")
         except FileNotFoundError:
             return
-        skipped = 0
+        skipped = newer = 0
         with handle:
             for raw in handle:
                 try:
                     data = json.loads(raw)
+                    if int(data.get("v", FORMAT_VERSION)) > FORMAT_VERSION:
+                        newer += 1
+                        continue
                     yield FeedbackEvent(
                         kind=str(data["kind"]),
                         subject=str(data["subject"]),
@@ -81,7 +97,9 @@ class FeedbackLog:
                         at=float(data["at"]),
                         id=str(data["id"]),
                     )
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):
                     skipped += 1
         if skipped:
             log.info("skipped %d unreadable lines of %s", skipped, self.path)
+        if newer:
+            log.warning("skipped %d events of %s from a newer aqe (format > %d)", newer, self.path, FORMAT_VERSION)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DiagnosticProvider = Callable[[str, "OpenDocument"], "Sequence[Finding]"]
 """(uri, open document) -> more findings for it; called in a worker thread with each analysis."""
+FindingFilter = Callable[[str, "OpenDocument", "Sequence[Finding]"], "Sequence[Finding]"]
+"""(uri, open document, every finding) -> the findings to show: what the team's learned standards keep."""
 CodeActionProvider = Callable[
     ["AqeLanguageServer", types.CodeActionParams], "list[types.CodeAction] | Awaitable[list[types.CodeAction]]"
 ]
@@ -152,6 +154,8 @@ class AqeLanguageServer(LanguageServer):
         # per method.
         self.diagnostic_providers: list[DiagnosticProvider] = []
         self.code_action_providers: list[CodeActionProvider] = []
+        # Filters run over all findings of a document (rules and providers alike), in a worker thread.
+        self.finding_filters: list[FindingFilter] = []
 
     @property
     def trusted(self) -> bool:
@@ -300,7 +304,7 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
 
 FEATURES = (
     "lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "index", "coverage",
-    "flaky", "privacy", "testgen",
+    "flaky", "privacy", "testgen", "learning", "model_review",
 )  # fmt: skip
 
 

@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
-from aqe.parsing.units import UnitKind, is_test_file, iter_units
+from aqe.parsing.units import is_test_file, iter_units
+from aqe.review.conventions import test_framework_of
 from aqe.workspace import Workspace
 
 if sys.version_info >= (3, 11):
@@ -118,8 +119,7 @@ def learn_conventions(workspace: Workspace, root: Path) -> TestConventions:
     for relative, text in test_files:
         document = ParsedDocument.parse(relative, text, Language.PYTHON)
         kinds = {unit.kind for unit, _ in iter_units(document)}
-        uses_unittest = "TestCase" in text and UnitKind.TEST_CLASS in kinds and "self.assert" in text
-        frameworks["unittest" if uses_unittest else "pytest"] += 1
+        frameworks[test_framework_of(text, kinds)] += 1
         parts = PurePosixPath(relative).parts
         top = parts[0] if len(parts) > 1 and parts[0] in ("tests", "test", "testing") else None
         folders[top] += 1

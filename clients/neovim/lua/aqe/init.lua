@@ -19,6 +19,7 @@ M.server_commands = {
   reindex = "aqe.reindex",
   related_tests = "aqe.findRelatedTests",
   learned = "aqe.showLearned",
+  reset_learned = "aqe.resetLearned",
   export_state = "aqe.exportState",
   import_state = "aqe.importState",
   audit = "aqe.privacyAudit",
@@ -286,6 +287,17 @@ function M.learned()
   end)
 end
 
+--- Forget what aqe learned about one rule or convention ("QE205", "convention/naming.tests").
+function M.reset_learned(subject)
+  if subject == nil or subject == "" then
+    notify("name the rule or convention to reset, e.g. :AqeResetLearned QE205", vim.log.levels.WARN)
+    return
+  end
+  M.execute(M.server_commands.reset_learned, { { subject = subject } }, function()
+    notify("forgot what was learned about " .. subject)
+  end)
+end
+
 function M.audit()
   M.execute(M.server_commands.audit, {}, function(result)
     show_json("aqe://privacy-audit", result)
@@ -343,6 +355,9 @@ function M.define_commands()
   define("AqeReindex", M.reindex, { desc = "aqe: re-index the workspace" })
   define("AqeRelatedTests", M.related_tests, { desc = "aqe: tests related to the code at the cursor (quickfix)" })
   define("AqeLearned", M.learned, { desc = "aqe: show what aqe has learned" })
+  define("AqeResetLearned", function(args)
+    M.reset_learned(args.args)
+  end, { nargs = 1, desc = "aqe: forget what was learned about one rule or convention" })
   define("AqeAudit", M.audit, { desc = "aqe: privacy audit" })
   define("AqeExport", function(args)
     M.export_state(args.args)

@@ -9,8 +9,10 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from aqe.findings import Finding, Span, TextEdit
+from aqe.learning.events import ACCEPT, SUPPRESS
 from aqe.lsp.convert import DIAGNOSTIC_SOURCE, from_lsp_range, to_diagnostic, to_text_edit
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
+from aqe.lsp.features.learning import LearningFeature
 from aqe.lsp.server import AqeLanguageServer
 from aqe.review.suppression import suppression_edit
 
@@ -49,10 +51,13 @@ async def _rule_actions(ls: AqeLanguageServer, params: types.CodeActionParams) -
     parsed = document.parsed
     only = params.context.only
     actions: list[types.CodeAction] = []
+    learning = LearningFeature.of(ls)
     if _wants(only, types.CodeActionKind.QuickFix):
         for finding in _findings_in_context(analysis.findings, params):
             diagnostic = to_diagnostic(finding)
             if finding.fix is not None:
+                # Applying the fix is an acceptance: the command after the edit records it.
+                token = learning.offer(uri, finding, document.text, finding.fix.edits)
                 actions.append(
                     types.CodeAction(
                         title=finding.fix.title,
@@ -60,6 +65,7 @@ async def _rule_actions(ls: AqeLanguageServer, params: types.CodeActionParams) -
                         diagnostics=[diagnostic],
                         is_preferred=True,
                         edit=_workspace_edit(ls, uri, document.version, finding.fix.edits),
+                        command=learning.command("Apply fix", ACCEPT, token),
                     )
                 )
             actions.append(
@@ -68,6 +74,7 @@ async def _rule_actions(ls: AqeLanguageServer, params: types.CodeActionParams) -
                     kind=types.CodeActionKind.QuickFix,
                     diagnostics=[diagnostic],
                     edit=_workspace_edit(ls, uri, document.version, (suppression_edit(parsed, finding),)),
+                    command=learning.command("Ignore here", SUPPRESS, learning.offer(uri, finding, document.text)),
                 )
             )
     if only and any(_is_fix_all(kind) for kind in only):

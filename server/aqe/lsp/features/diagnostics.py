@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from lsprotocol import types
@@ -83,7 +84,18 @@ class DiagnosticsFeature:
                 extras.extend(provider(uri, document))
             except Exception:
                 log.exception("a diagnostic provider failed on %s; its findings are left out", uri)
-        return analysis, tuple(extras)
+        shown_rules, shown_extras = analysis.findings, tuple(extras)
+        for keep in self.server.finding_filters:
+            try:
+                kept = set(map(id, keep(uri, document, (*shown_rules, *shown_extras))))
+            except Exception:
+                log.exception("a finding filter failed on %s; nothing is filtered by it", uri)
+                continue
+            shown_rules = tuple(f for f in shown_rules if id(f) in kept)
+            shown_extras = tuple(f for f in shown_extras if id(f) in kept)
+        if len(shown_rules) != len(analysis.findings):
+            analysis = replace(analysis, findings=shown_rules)
+        return analysis, shown_extras
 
     def extras(self, uri: str, version: int | None) -> tuple[Finding, ...]:
         """The providers' findings computed with the analysis of this version of the document."""

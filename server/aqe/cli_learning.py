@@ -1,0 +1,191 @@
+"""`aqe state ...` and `aqe conventions`: thin calls into aqe.learning and aqe.review.conventions.
+
+`aqe state export` writes the versioned, readable learned state (stdout by default), `import` adds
+another team's, `merge A B` combines two teams' states without any code (counts add, examples are
+union-ed unless `--no-examples`, conflicts are reported), `show` and `reset` mirror the editor's
+commands. `aqe conventions` prints what the workspace shows of the team's conventions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _write
+from aqe.config import Settings, load_settings
+from aqe.findings import Finding
+
+STATE_COMMANDS = ("export", "import", "merge", "show", "reset")
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    state = commands.add_parser("state", help="the learned state: export, import, merge (across teams), show, reset")
+    state.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
+    sub = state.add_subparsers(dest="state_command", metavar="SUBCOMMAND")
+    export = sub.add_parser("export", help="write the learned state as versioned JSON (stdout by default)")
+    export.add_argument("-o", "--output", type=Path, help="write it here instead of stdout")
+    export.add_argument("--no-examples", action="store_true", help="counts only: leave out every code example")
+    imported = sub.add_parser("import", help="add another team's exported (or merged) state to this project's")
+    imported.add_argument("file", type=Path)
+    merge = sub.add_parser("merge", help="combine two states: counts add, examples union, conflicts reported")
+    merge.add_argument("first", type=Path)
+    merge.add_argument("second", type=Path)
+    merge.add_argument("-o", "--output", type=Path, help="write the merged state here instead of stdout")
+    merge.add_argument("--no-examples", action="store_true", help="leave out the examples of both")
+    show = sub.add_parser("show", help="what was learned: each rule and convention, its counts and verdict")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    reset = sub.add_parser("reset", help="forget what was learned about one rule or convention")
+    reset.add_argument("subject", help="a rule id (QE205), `convention/<id>` or `model/<category>`")
+
+    conventions = commands.add_parser("conventions", help="the team's conventions as the workspace shows them")
+    conventions.add_argument("path", nargs="?", type=Path, default=None, help="the project folder (default: .)")
+    conventions.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _settings(root: Path) -> Settings:
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    return loaded.settings
+
+
+def state_command(args: argparse.Namespace) -> int:
+    from aqe.learning.standards import Standards
+    from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, merge_states, summary
+
+    root = (args.root or Path.cwd()).resolve()
+    if not root.is_dir():
+        print(f"aqe state: not a folder: {root}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _settings(root)
+    store = LearningStore(root, settings.index_dir)
+    strength, threshold = settings.ewc_lambda, settings.quality_threshold
+    try:
+        if args.state_command == "export":
+            _write(export_json(store.compute(), prior_strength=strength, threshold=threshold,
+                               examples=not args.no_examples), args.output)  # fmt: skip
+            return EXIT_OK
+        if args.state_command == "import":
+            incoming = StateFile.read(args.file)
+            store.import_file(incoming)
+            names = ", ".join(origin.name or origin.id for origin in incoming.origins) or "no origins"
+            print(f"aqe: imported {len(incoming.records())} subjects from {names}", file=sys.stderr)
+            return EXIT_OK
+        if args.state_command == "merge":
+            first, second = StateFile.read(args.first), StateFile.read(args.second)
+            merged = merge_states(first, second, examples=not args.no_examples)
+            _write(export_json(merged, prior_strength=strength, threshold=threshold), args.output)
+            for conflict in merged.conflicts:
+                subject = f"{conflict.subject}: " if conflict.subject else ""
+                print(f"aqe: conflict: {subject}{conflict.detail}", file=sys.stderr)
+            return EXIT_OK
+        if args.state_command == "show":
+            state = store.compute()
+            rows = summary(Standards(state.records(), prior_strength=strength, threshold=threshold))
+            if args.format == "json":
+                print(json.dumps({"qualityThreshold": threshold, "ewcLambda": strength, "subjects": rows}, indent=2))
+            else:
+                for row in rows:
+                    verdict = "shown" if row["shown"] else "hidden"
+                    print(f"{row['subject']:<36} {row['accepted']:>5g} accepted {row['rejected']:>5g} rejected  "
+                          f"acceptance {row['estimatedAcceptance']:.2f}  {verdict}")  # fmt: skip
+                if not rows:
+                    print("aqe: nothing learned yet", file=sys.stderr)
+            return EXIT_OK
+        if args.state_command == "reset":
+            from aqe.learning.events import RESET, FeedbackEvent
+
+            store.log.record(FeedbackEvent(RESET, args.subject, {"action": "cli"}))
+            print(f"aqe: forgot what was learned about {args.subject}", file=sys.stderr)
+            return EXIT_OK
+    except StateFileError as error:
+        print(f"aqe state: {error}", file=sys.stderr)
+        return EXIT_FINDINGS
+    except OSError as error:
+        print(f"aqe state: {error}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(f"aqe state: choose one of {', '.join(STATE_COMMANDS)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def conventions_command(args: argparse.Namespace) -> int:
+    from aqe.review.conventions import WorkspaceConventions
+    from aqe.workspace import Workspace
+
+    root = (args.path or Path.cwd()).resolve()
+    if not root.is_dir():
+        print(f"aqe conventions: not a folder: {root}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = _settings(root)
+    miner = WorkspaceConventions(root, Workspace((root,), settings.exclude))
+    files = miner.scan()
+    profile = miner.profile
+    strong = {c.id for c in profile.strong(settings.convention_min_support, settings.convention_min_samples)}
+    if args.format == "json":
+        rows = [{**row, "strong": row["id"] in strong} for row in profile.to_json()]
+        print(json.dumps({"files": files, "conventions": rows}, indent=2))
+        return EXIT_OK
+    for convention in sorted(profile.conventions.values(), key=lambda c: c.id):
+        marker = "strong" if convention.id in strong else "weak  "
+        print(f"{marker}  {convention.id:<24} {convention.evidence}")
+    print(f"aqe: {files} Python files read", file=sys.stderr)
+    return EXIT_OK
+
+
+def apply_team_standards(
+    root: Path, settings: Settings, findings: list[Finding], *, conventions_in: set[str] | None = None
+) -> list[Finding]:
+    """`aqe analyze` as the editor shows it: convention findings in the `conventions_in` files when
+    asked for, and without what the team's learned standards hide (a project with no feedback log and
+    no import is left as it is)."""
+    from aqe.learning.filtering import FindingFilter, LearningSettings
+    from aqe.learning.state import LearningStore
+
+    if conventions_in is not None:
+        findings = sorted([*findings, *_convention_findings(root, settings, conventions_in)], key=Finding.sort_key)
+    store = LearningStore(root, settings.index_dir)
+    if not settings.learning_enabled or not (store.log.path.exists() or store.imported_path.exists()):
+        return findings
+    try:
+        rules = FindingFilter(store.compute(), LearningSettings.of(settings))
+    except (OSError, ValueError) as error:
+        print(f"aqe: the learned state could not be read ({error}); nothing is hidden", file=sys.stderr)
+        return findings
+    kept = []
+    for finding in findings:
+        try:
+            relative = Path(finding.path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            relative = finding.path
+        if rules.decide(finding, relative).shown:
+            kept.append(finding)
+    return kept
+
+
+def _convention_findings(root: Path, settings: Settings, analysed: set[str]) -> list[Finding]:
+    from aqe.parsing.document import ParsedDocument
+    from aqe.parsing.languages import Language
+    from aqe.review.conventions import WorkspaceConventions, deviations, observe
+    from aqe.review.suppression import is_suppressed
+    from aqe.workspace import Workspace
+
+    workspace = Workspace((root,), settings.exclude)
+    miner = WorkspaceConventions(root, workspace)
+    miner.scan()
+    found: list[Finding] = []
+    for path in workspace.iter_source_files([root]):
+        if path.suffix != ".py" or str(path) not in analysed:
+            continue
+        text = workspace.read_text(path, int(settings.max_file_size_mb * 1_000_000))
+        relative = miner.relative(path)
+        if not isinstance(text, str) or relative is None:
+            continue
+        document = ParsedDocument.parse(str(path), text, Language.PYTHON)
+        for finding in deviations(miner.profile, str(path), observe(document, relative),
+                                  min_share=settings.convention_min_support,
+                                  min_samples=settings.convention_min_samples):  # fmt: skip
+            if not is_suppressed(document, finding):
+                found.append(finding)
+    return found

@@ -1,0 +1,577 @@
+"""Learning in the editor: convention findings, feedback on every finding, hiding what the team does
+not want, and the commands to show, reset, export and import what was learned.
+
+Every rule, convention and model finding offers "Not our standard" (reject) and "Ignore here"
+(suppress this place only, by writing the `aqe: ignore[...]` marker); a fix is offered as "Apply fix"
+(accept), and a finding without a fix that an edit makes go away was fixed by hand (accept too,
+aqe.learning.implicit). Each action carries a command with a token the server handed out with that action, so the
+server records only feedback on findings it actually offered: a forged or replayed argument, or text
+a model wrote, cannot approve anything. An applied fix that is later undone or edited is recorded too.
+
+All of it goes to the feedback log (aqe.learning.events); the learned state is recomputed from the
+log after each event (aqe.learning.state), and diagnostics are refreshed so a rule the team keeps
+rejecting disappears from every open file. Convention mining reads the workspace in the background
+after start-up and each open document as it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from aqe.durable import atomic_write_bytes
+from aqe.findings import Finding, FindingSource, TextEdit
+from aqe.learning.events import ACCEPT, EDIT, REJECT, RESET, SUPPRESS, UNDO, FeedbackEvent
+from aqe.learning.filtering import ExampleRetriever, FindingFilter, LearningSettings, area_of
+from aqe.learning.implicit import Seen, fixed_by_hand, seen_findings
+from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, summary
+from aqe.lsp.convert import DIAGNOSTIC_SOURCE, from_lsp_range, to_diagnostic, to_text_edit
+from aqe.lsp.features.diagnostics import DiagnosticsFeature
+from aqe.lsp.server import AqeLanguageServer
+from aqe.parsing.languages import Language
+from aqe.parsing.source import SourceText
+from aqe.review.conventions import WorkspaceConventions, deviations
+from aqe.review.suppression import is_suppressed, suppression_edit
+from aqe.workspace import path_from_uri
+
+log = logging.getLogger(__name__)
+
+RECORD_FEEDBACK_COMMAND = "aqe.recordFeedback"
+SHOW_LEARNED_COMMAND = "aqe.showLearned"
+EXPORT_STATE_COMMAND = "aqe.exportState"
+IMPORT_STATE_COMMAND = "aqe.importState"
+RESET_LEARNED_COMMAND = "aqe.resetLearned"
+FORCE_LEARN_COMMAND = "aqe.forceLearn"
+
+LEARNED_SOURCES = (FindingSource.RULE, FindingSource.CONVENTION, FindingSource.MODEL)
+_OFFERED_LIMIT = 5000
+_SNIPPET_LINES = 12
+_WATCHED_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Offered:
+    """A finding as it was when an action on it was offered, kept under the action's token."""
+
+    uri: str
+    root: Path
+    relative: str
+    finding: Finding
+    snippet: str
+    before: str = ""
+    after: str = ""
+
+
+@dataclass
+class _Applied:
+    """An accepted fix, watched for an undo (the old code is back) or an edit (its new code changed)."""
+
+    offered: Offered
+    reported: bool = False
+
+
+@dataclass
+class _RootState:
+    store: LearningStore
+    state: StateFile = field(default_factory=StateFile)
+    filter: FindingFilter | None = None
+    examples: ExampleRetriever | None = None
+    events: int = 0
+    error: str | None = None
+
+
+class LearningFeature:
+    def __init__(self, server: AqeLanguageServer) -> None:
+        self.server = server
+        self._roots: dict[Path, _RootState] = {}
+        self._conventions: dict[Path, WorkspaceConventions] = {}
+        self._lock = threading.RLock()
+        self._offered: OrderedDict[str, Offered] = OrderedDict()
+        self._applied: list[_Applied] = []
+        self._scan: asyncio.Task[Any] | None = None
+        self._seen: dict[str, tuple[int | None, dict[Seen, Finding]]] = {}
+        self._scanned_for: tuple[tuple[Path, ...], tuple[str, ...], bool] | None = None
+
+    @classmethod
+    def of(cls, server: AqeLanguageServer) -> LearningFeature:
+        feature = getattr(server, "_aqe_learning", None)
+        if feature is None:
+            feature = cls(server)
+            server._aqe_learning = feature  # type: ignore[attr-defined]
+        return feature
+
+    @property
+    def settings(self) -> LearningSettings:
+        return LearningSettings.of(self.server.settings)
+
+    # --- the learned state per workspace folder -----------------------------------------------------
+
+    def root_state(self, root: Path) -> _RootState:
+        with self._lock:
+            state = self._roots.get(root)
+            if state is None or state.store.folder != root / self.server.settings.index_dir:
+                state = _RootState(LearningStore(root, self.server.settings.index_dir))
+                self._roots[root] = state
+                self._recompute(state)
+            return state
+
+    def _recompute(self, state: _RootState) -> None:
+        """Fold the log again (and the imported origins); cheap, and never out of step with the log."""
+        try:
+            computed = state.store.compute()
+            state.error = None
+        except (OSError, StateFileError) as error:
+            log.warning("the learned state of %s could not be read: %s", state.store.root, error)
+            computed, state.error = StateFile(), str(error)
+        state.state = computed
+        state.events = sum(origin.events for origin in computed.origins)
+        state.filter = FindingFilter(computed, self.settings)
+        state.examples = ExampleRetriever(computed.examples)
+
+    def recompute_all(self) -> None:
+        with self._lock:
+            for state in self._roots.values():
+                self._recompute(state)
+
+    def root_of(self, uri: str) -> tuple[Path, str] | None:
+        path = path_from_uri(uri)
+        if path is None:
+            return None
+        root = self.server.engine.workspace.root_of(path)
+        if root is None:
+            return None
+        return root, Path(path).resolve().relative_to(root).as_posix()
+
+    # --- diagnostics: conventions in, unwanted findings out -----------------------------------------
+
+    def convention_findings(self, uri: str, document: Any) -> list[Finding]:
+        """Deviations from strong conventions in an open Python document (runs in a worker thread)."""
+        settings = self.server.settings
+        if not settings.conventions_enabled or document.language is not Language.PYTHON or document.parsed is None:
+            return []
+        located = self.root_of(uri)
+        if located is None:
+            return []
+        root, relative = located
+        with self._lock:
+            miner = self._conventions.get(root)
+            if miner is None:
+                return []
+            observations = miner.update(root / relative, document.text, document.parsed)
+            profile = miner.profile
+        found = deviations(
+            profile,
+            document.path,
+            observations,
+            min_share=settings.convention_min_support,
+            min_samples=settings.convention_min_samples,
+        )
+        return [finding for finding in found if not is_suppressed(document.parsed, finding)]
+
+    def keep(self, uri: str, document: Any, findings: Any) -> list[Finding]:
+        located = self.root_of(uri)
+        if located is None:
+            return list(findings)
+        root, relative = located
+        if self.server.settings.learning_enabled:
+            self._notice_fixed_by_hand(uri, root, relative, document, findings)
+        rules = self.root_state(root).filter
+        if rules is None:
+            return list(findings)
+        return rules.keep(findings, relative, lambda finding: _snippet(document.text, finding))
+
+    def _notice_fixed_by_hand(self, uri: str, root: Path, relative: str, document: Any, findings: Any) -> None:
+        """Compare with the previous analysis of this document (before any filtering) and record the
+        findings an edit fixed by hand as acceptances."""
+        if document.parsed is None:
+            return
+        seen = seen_findings(document.parsed, findings)
+        with self._lock:
+            previous = self._seen.get(uri)
+            if previous is not None and not _newer(document.version, previous[0]):
+                return  # an older or repeated analysis: nothing changed since
+            self._seen[uri] = (document.version, seen)
+        if previous is None:
+            return
+        fixed = fixed_by_hand(previous[1], seen, document.parsed)
+        if not fixed:
+            return
+        state = self.root_state(root)
+        for finding in fixed:
+            details = {
+                "source": finding.source.value, "path": relative, "line": finding.span.start.line,
+                "area": area_of(relative), "message": finding.message[:500], "action": "fixedByHand",
+            }  # fmt: skip
+            state.store.log.record(FeedbackEvent(ACCEPT, finding.rule_id, details))
+        with self._lock:
+            self._recompute(state)
+
+    def forget(self, uri: str) -> None:
+        with self._lock:
+            self._seen.pop(uri, None)
+
+    async def scan_conventions(self) -> None:
+        """Mine every workspace folder in a worker thread, then refresh the open documents."""
+        settings = self.server.settings
+        key = (self.server.workspace_roots, settings.exclude, settings.conventions_enabled)
+        if key == self._scanned_for:
+            return
+        self._scanned_for = key
+        if not settings.conventions_enabled:
+            with self._lock:
+                self._conventions.clear()
+            return
+        loop = asyncio.get_running_loop()
+        strong = 0
+        for root in self.server.workspace_roots:
+            miner = WorkspaceConventions(root, self.server.engine.workspace)
+            files = await loop.run_in_executor(None, miner.scan)
+            with self._lock:
+                self._conventions[root] = miner
+            strong += len(miner.profile.strong(settings.convention_min_support, settings.convention_min_samples))
+            log.info("conventions of %s: mined %d Python files", root, files)
+        if strong and self.server.engine.open_uris():
+            DiagnosticsFeature.of(self.server).settings_changed()  # no strong convention: nothing to show
+
+    # --- code actions and feedback ------------------------------------------------------------------
+
+    def offer(self, uri: str, finding: Finding, text: str, fix_edits: tuple[TextEdit, ...] = ()) -> str | None:
+        """A token for an action on this finding; None when the finding is outside the workspace."""
+        located = self.root_of(uri)
+        if located is None:
+            return None
+        root, relative = located
+        before = after = ""
+        if fix_edits:
+            before, after = _before_and_after(text, finding, fix_edits)
+        token = secrets.token_hex(12)
+        with self._lock:
+            self._offered[token] = Offered(uri, root, relative, finding, _snippet(text, finding), before, after)
+            while len(self._offered) > _OFFERED_LIMIT:
+                self._offered.popitem(last=False)
+        return token
+
+    def command(self, title: str, kind: str, token: str | None) -> types.Command | None:
+        if token is None:
+            return None
+        return types.Command(title=title, command=RECORD_FEEDBACK_COMMAND, arguments=[{"token": token, "kind": kind}])
+
+    def actions_for(self, uri: str, text: str, findings: list[Finding], parsed: Any) -> list[types.CodeAction]:
+        """"Not our standard" for every learnable finding; "Ignore here" for the providers' findings
+        (the rules' own "Ignore" action lives with the rules' quick fixes and records the same)."""
+        actions: list[types.CodeAction] = []
+        for finding in findings:
+            if finding.source not in LEARNED_SOURCES:
+                continue
+            diagnostic = to_diagnostic(finding)
+            reject = self.command("Not our standard", REJECT, self.offer(uri, finding, text))
+            if reject is None:
+                continue
+            actions.append(
+                types.CodeAction(
+                    title=f"Not our standard: {finding.rule_id}",
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[diagnostic],
+                    command=reject,
+                )
+            )
+            if finding.source is not FindingSource.RULE and parsed is not None:
+                edit = suppression_edit(parsed, finding)
+                actions.append(
+                    types.CodeAction(
+                        title=f"Ignore {finding.rule_id} here",
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic],
+                        edit=types.WorkspaceEdit(changes={uri: [to_text_edit(edit)]}),
+                        command=self.command("Ignore here", SUPPRESS, self.offer(uri, finding, text)),
+                    )
+                )
+        return actions
+
+    async def code_actions(self, ls: AqeLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        only = params.context.only
+        if only and not any(types.CodeActionKind.QuickFix.startswith(kind) for kind in only):
+            return []
+        uri = params.text_document.uri
+        document = ls.engine.get_document(uri)
+        if document is None or document.parsed is None:
+            return []
+        diagnostics = DiagnosticsFeature.of(ls)
+        analysis = diagnostics.latest(uri) or await diagnostics.analyze(uri)
+        if analysis is None or analysis.version != document.version:
+            return []
+        shown = [*analysis.findings, *diagnostics.extras(uri, analysis.version)]
+        return self.actions_for(uri, document.text, _in_context(shown, params), document.parsed)
+
+    def record(self, token: str, kind: str) -> Offered:
+        """Record feedback on an offered finding; raises ValueError for a token we never handed out."""
+        if kind not in (ACCEPT, REJECT, SUPPRESS):
+            raise ValueError(f"unknown feedback kind {kind!r} (expected accept, reject or suppress)")
+        with self._lock:
+            offered = self._offered.get(token)
+        if offered is None:
+            raise ValueError("aqe did not offer this action (or offered it too long ago); nothing was recorded")
+        finding = offered.finding
+        details: dict[str, Any] = {
+            "source": finding.source.value,
+            "path": offered.relative,
+            "line": finding.span.start.line,
+            "area": area_of(offered.relative),
+            "message": finding.message[:500],
+        }
+        if finding.source is FindingSource.MODEL:
+            details["snippet"] = offered.snippet
+            details["confidence"] = finding.confidence
+        if kind == ACCEPT and (offered.before or offered.after):
+            details["fix"] = {"before": offered.before, "after": offered.after}
+        state = self.root_state(offered.root)
+        state.store.log.record(FeedbackEvent(kind, finding.rule_id, details))
+        with self._lock:
+            self._recompute(state)
+            self._offered.pop(token, None)
+            if kind == ACCEPT:
+                self._applied.append(_Applied(offered))
+                del self._applied[:-_WATCHED_LIMIT]
+        return offered
+
+    def document_changed(self, uri: str) -> None:
+        """An accepted fix whose old code is back was undone; one whose new code changed was edited."""
+        watched = [a for a in self._applied if not a.reported and a.offered.uri == uri]
+        if not watched:
+            return
+        document = self.server.engine.get_document(uri)
+        if document is None:
+            return
+        for applied in watched:
+            offered = applied.offered
+            kind = None
+            if offered.before.strip() and offered.before in document.text and offered.after not in document.text:
+                kind = UNDO
+            elif offered.after.strip() and offered.after not in document.text:
+                kind = EDIT
+            if kind is None:
+                continue
+            applied.reported = True
+            details = {"source": offered.finding.source.value, "path": offered.relative,
+                       "area": area_of(offered.relative)}  # fmt: skip
+            state = self.root_state(offered.root)
+            self.server.run_task(self._record_later(state, FeedbackEvent(kind, offered.finding.rule_id, details)),
+                                 f"record {kind}")  # fmt: skip
+
+    async def _record_later(self, state: _RootState, event: FeedbackEvent) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, state.store.log.record, event)
+        with self._lock:
+            self._recompute(state)
+        DiagnosticsFeature.of(self.server).settings_changed()
+
+    # --- commands -----------------------------------------------------------------------------------
+
+    def learned(self) -> dict[str, Any]:
+        settings = self.settings
+        folders = []
+        for root in self.server.workspace_roots:
+            state = self.root_state(root)
+            standards = state.filter.standards if state.filter is not None else None
+            rows = summary(standards) if standards is not None else []
+            for row in rows:
+                row["evidence"] = (
+                    f"{row['accepted']:g} accepted, {row['rejected']:g} rejected, {row['suppressed']} ignored here: "
+                    f"estimated acceptance {row['estimatedAcceptance']:.2f} "
+                    f"({'shown' if row['shown'] else 'hidden'}, threshold {settings.threshold})"
+                )
+            with self._lock:
+                miner = self._conventions.get(root)
+                conventions = miner.profile.to_json() if miner is not None else []
+            folders.append(
+                {
+                    "root": str(root),
+                    "events": state.events,
+                    "subjects": rows,
+                    "hidden": [row["subject"] for row in rows if not row["shown"]],
+                    "conventions": conventions,
+                    "examples": len(state.state.examples),
+                    "rejectedModelFindings": len(state.state.rejected),
+                    "importedFrom": [o.name or o.id for o in state.state.origins if o.imported_at is not None],
+                    "error": state.error,
+                }
+            )
+        return {
+            "learningEnabled": settings.enabled,
+            "qualityThreshold": settings.threshold,
+            "ewcLambda": settings.prior_strength,
+            "folders": folders,
+        }
+
+    def folder_for(self, arguments: dict[str, Any]) -> Path:
+        roots = self.server.workspace_roots
+        if not roots:
+            raise ValueError("no workspace folder is open")
+        wanted = arguments.get("root")
+        if wanted is None:
+            return roots[0]
+        for root in roots:
+            if str(root) == str(wanted) or root.as_uri() == wanted:
+                return root
+        raise ValueError(f"{wanted!r} is not a workspace folder")
+
+    def export_to(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        target = _path_argument(arguments, EXPORT_STATE_COMMAND)
+        root = self.folder_for(arguments)
+        state = self.root_state(root)
+        settings = self.settings
+        text = export_json(state.state, prior_strength=settings.prior_strength, threshold=settings.threshold,
+                           examples=bool(arguments.get("examples", True)))  # fmt: skip
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, text.encode("utf-8"))
+        return {"path": str(target), "subjects": len(state.state.records()), "examples": len(state.state.examples)}
+
+    def import_from(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        source = _path_argument(arguments, IMPORT_STATE_COMMAND)
+        root = self.folder_for(arguments)
+        try:
+            incoming = StateFile.read(source)
+        except StateFileError as error:
+            raise ValueError(str(error)) from error
+        state = self.root_state(root)
+        state.store.import_file(incoming)
+        with self._lock:
+            self._recompute(state)
+        return {"path": str(source), "origins": [o.name or o.id for o in incoming.origins],
+                "subjects": len(incoming.records())}  # fmt: skip
+
+    def reset(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        subject = arguments.get("subject")
+        if not isinstance(subject, str) or not subject.strip():
+            raise ValueError(f'{RESET_LEARNED_COMMAND} expects [{{"subject": "QE205"}}]')
+        for root in self.server.workspace_roots:
+            state = self.root_state(root)
+            state.store.log.record(FeedbackEvent(RESET, subject.strip(), {"action": "resetLearned"}))
+            with self._lock:
+                self._recompute(state)
+        return {"reset": subject.strip()}
+
+
+def _newer(version: int | None, than: int | None) -> bool:
+    return version is None or than is None or version > than
+
+
+def _path_argument(arguments: dict[str, Any], command: str) -> Path:
+    value = arguments.get("path")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f'{command} expects [{{"path": "/absolute/path/state.json"}}]')
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{command}: the path must be absolute, not {value!r}")
+    return path
+
+
+def _object_argument(arguments: tuple[Any, ...], command: str, *, required: bool = True) -> dict[str, Any]:
+    if not arguments:
+        if required:
+            raise ValueError(f"{command} expects one object argument")
+        return {}
+    first = arguments[0]
+    if not isinstance(first, dict):
+        raise ValueError(f"{command} expects one object argument, not {type(first).__name__}")
+    return first
+
+
+def _snippet(text: str, finding: Finding) -> str:
+    lines = text.splitlines()
+    start = min(finding.span.start.line, len(lines))
+    end = min(max(finding.span.end.line, start) + 1, start + _SNIPPET_LINES, len(lines))
+    return "\n".join(lines[start:end])
+
+
+def _before_and_after(text: str, finding: Finding, edits: tuple[TextEdit, ...]) -> tuple[str, str]:
+    """The lines a fix touches, before and after it (the example a later review prompt shows)."""
+    source = SourceText(text)
+    first = min([finding.span.start.line, *(edit.span.start.line for edit in edits)])
+    last = max([finding.span.start.line, *(edit.span.end.line for edit in edits)])
+    data = source.data
+    for edit in sorted(edits, key=lambda e: e.span.start, reverse=True):
+        start, end = source.byte_at_position(edit.span.start), source.byte_at_position(edit.span.end)
+        data = data[:start] + edit.new_text.encode("utf-8") + data[end:]
+    after_text = data.decode("utf-8", errors="replace")
+    old_lines, new_lines = text.splitlines(), after_text.splitlines()
+    growth = len(new_lines) - len(old_lines)
+    before = "\n".join(old_lines[first : last + 1])
+    after = "\n".join(new_lines[first : max(first, last + 1 + growth)])
+    return before, after
+
+
+def _in_context(findings: list[Finding], params: types.CodeActionParams) -> list[Finding]:
+    """Findings behind the client's diagnostics, else those on the requested range."""
+    ours = [d for d in params.context.diagnostics if d.source in (DIAGNOSTIC_SOURCE, "coverage", "flaky")]
+    if ours:
+        keys = {(str(d.code), from_lsp_range(d.range)) for d in ours}
+        return [f for f in findings if (f.rule_id, f.span) in keys]
+    if params.context.diagnostics:
+        return []
+    wanted = from_lsp_range(params.range)
+    return [f for f in findings if not (f.span.end < wanted.start or wanted.end < f.span.start)]
+
+
+def register(server: AqeLanguageServer) -> None:
+    feature = LearningFeature.of(server)
+    server.diagnostic_providers.append(feature.convention_findings)
+    server.finding_filters.append(feature.keep)
+    server.code_action_providers.append(feature.code_actions)
+    server.listen("changed", feature.document_changed)
+    server.listen("saved", feature.document_changed)
+    server.listen("closed", feature.forget)
+    server.listen("initialized", feature.scan_conventions)
+
+    def settings_changed() -> None:
+        feature.recompute_all()  # threshold, prior strength or index folder may have changed
+        server.run_task(feature.scan_conventions(), "mining conventions")
+
+    server.listen("settings", settings_changed)
+
+    async def in_thread(work: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, work, *args)
+
+    @server.command(RECORD_FEEDBACK_COMMAND)
+    async def record_feedback(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        argument = _object_argument(arguments, RECORD_FEEDBACK_COMMAND)
+        token, kind = argument.get("token"), argument.get("kind")
+        if not isinstance(token, str) or not isinstance(kind, str):
+            raise ValueError(f'{RECORD_FEEDBACK_COMMAND} expects [{{"token": "...", "kind": "reject"}}]')
+        offered = await in_thread(feature.record, token, kind)
+        DiagnosticsFeature.of(ls).settings_changed()
+        return {"recorded": kind, "subject": offered.finding.rule_id}
+
+    @server.command(SHOW_LEARNED_COMMAND)
+    async def show_learned(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        return await in_thread(feature.learned)
+
+    @server.command(EXPORT_STATE_COMMAND)
+    async def export_state(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        return await in_thread(feature.export_to, _object_argument(arguments, EXPORT_STATE_COMMAND))
+
+    @server.command(IMPORT_STATE_COMMAND)
+    async def import_state(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        answer = await in_thread(feature.import_from, _object_argument(arguments, IMPORT_STATE_COMMAND))
+        DiagnosticsFeature.of(ls).settings_changed()
+        return answer
+
+    @server.command(RESET_LEARNED_COMMAND)
+    async def reset_learned(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        answer = await in_thread(feature.reset, _object_argument(arguments, RESET_LEARNED_COMMAND))
+        DiagnosticsFeature.of(ls).settings_changed()
+        return answer
+
+    @server.command(FORCE_LEARN_COMMAND)
+    async def force_learn(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        """Recompute everything from the log and the imported state (after editing or copying them)."""
+        await in_thread(feature.recompute_all)
+        DiagnosticsFeature.of(ls).settings_changed()
+        return await in_thread(feature.learned)

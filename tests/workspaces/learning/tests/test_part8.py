@@ -1,0 +1,5 @@
+from shop.cart import count
+
+
+def test_count_of_an_empty_cart_8():
+    assert count([]) == 0

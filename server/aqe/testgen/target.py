@@ -87,11 +87,14 @@ class TestTarget:
         return f"{self.class_name}.{self.name}" if self.class_name and self.binding != "method" else self.name
 
 
-def find_target(root: Path, relative_path: str, text: str, line: int, character: int) -> TestTarget:
-    """The function or method at a position (0-based LSP line/character)."""
+def find_target(
+    root: Path, relative_path: str, text: str, line: int, character: int, parsed: ParsedDocument | None = None
+) -> TestTarget:
+    """The function or method at a position (0-based LSP line/character). `parsed` is the editor's
+    already parsed copy of `text`, when there is one (code actions ask on every cursor move)."""
     from aqe.index.service import unit_at
 
-    document = ParsedDocument.parse(relative_path, text, Language.PYTHON)
+    document = parsed if parsed is not None else ParsedDocument.parse(relative_path, text, Language.PYTHON)
     unit = unit_at(extract_units(document), line, character)
     if unit is None:
         raise TargetError("there is no function or method at the cursor")

@@ -75,10 +75,11 @@ class TestGenerationFeature:
         if root is None:
             raise ValueError(f"{path} is outside the workspace folders")
         document = self.server.engine.get_document(uri)
+        parsed = None
         if document is not None:
             if document.language is not Language.PYTHON:
                 raise ValueError("aqe generates tests for Python functions")
-            text = document.text
+            text, parsed = document.text, document.parsed
         else:
             read = self.server.engine.workspace.read_text(path, self.server.engine.max_file_bytes)
             if not isinstance(read, str):
@@ -86,7 +87,7 @@ class TestGenerationFeature:
             text = read
         relative = path.resolve().relative_to(root).as_posix()
         try:
-            target = find_target(root, relative, text, line, character)
+            target = find_target(root, relative, text, line, character, parsed)
         except TargetError as error:
             raise ValueError(str(error)) from error
         return root, path, text, target

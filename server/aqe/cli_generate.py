@@ -224,6 +224,8 @@ def _text(root: Path, result: GenerationResult, *, diff: bool, written: bool) ->
         return f"{target}: no test: {result.reason} ({result.seconds:.1f} s)"
     proven = result.proven
     gained = proven.arcs_after - proven.arcs_before
+    if not result.network_isolated:
+        target += " [the sandbox could not cut off the network on this machine]"
     head = (
         f"{target}: {', '.join(proven.candidate.test_names)} ({proven.candidate.generator}) passed {proven.runs} runs "
         f"and reaches {gained} more branch arcs, lines {_ranges(proven.lines_gained)}; {result.seconds:.1f} s"

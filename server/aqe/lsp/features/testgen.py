@@ -169,6 +169,7 @@ class TestGenerationFeature:
                 if "characterisation" in proven.candidate.labels
                 else ""
             )
+            + ("" if result.network_isolated else "; note: the sandbox could not cut off the network on this machine")
         )
         self.server.notify_user(message, types.MessageType.Info, always=True)
         if get_capability(self.server.client_capabilities, "window.show_document.support", False):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lsprotocol import types
 
 from aqe.findings import Finding, FindingSource, FindingTag, Position, Severity, Span, TextEdit
@@ -60,3 +62,20 @@ def to_content_changes(
         else:
             result.append(ContentChange(None, change.text))
     return result
+
+
+def position_argument(args: tuple[Any, ...], command: str) -> tuple[str, int, int]:
+    """`[{"uri", "position": {"line", "character"}}]`, the shape every aqe editor command uses."""
+    first = args[0] if args else None
+    if isinstance(first, list) and first:
+        first = first[0]
+    try:
+        uri = first["uri"]
+        line, character = int(first["position"]["line"]), int(first["position"]["character"])
+    except (TypeError, KeyError, ValueError) as error:
+        raise ValueError(
+            f'{command} expects [{{"uri": ..., "position": {{"line": ..., "character": ...}}}}]'
+        ) from error
+    if not isinstance(uri, str) or line < 0 or character < 0:
+        raise ValueError(f"{command}: invalid uri or position")
+    return uri, line, character

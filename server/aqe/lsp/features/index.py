@@ -26,6 +26,7 @@ from aqe.engine import OpenDocument
 from aqe.findings import Finding
 from aqe.index.service import ScanCancelled, WorkspaceIndex
 from aqe.index.store import LoadOutcome, SearchHit
+from aqe.lsp.convert import position_argument
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.units import is_test_file
@@ -370,23 +371,6 @@ def _hit_json(root: Path, hit: SearchHit) -> dict[str, Any]:
     return result
 
 
-def _position_argument(args: tuple[Any, ...], command: str) -> tuple[str, int, int]:
-    """`[{"uri", "position": {"line", "character"}}]`, the shape every aqe editor command uses."""
-    first = args[0] if args else None
-    if isinstance(first, list) and first:
-        first = first[0]
-    try:
-        uri = first["uri"]
-        line, character = int(first["position"]["line"]), int(first["position"]["character"])
-    except (TypeError, KeyError, ValueError) as error:
-        raise ValueError(
-            f'{command} expects [{{"uri": ..., "position": {{"line": ..., "character": ...}}}}]'
-        ) from error
-    if not isinstance(uri, str) or line < 0 or character < 0:
-        raise ValueError(f"{command}: invalid uri or position")
-    return uri, line, character
-
-
 def register(server: AqeLanguageServer) -> None:
     feature = IndexFeature.of(server)
 
@@ -404,7 +388,7 @@ def register(server: AqeLanguageServer) -> None:
 
     @server.command(RELATED_TESTS_COMMAND)
     async def find_related_tests(ls: AqeLanguageServer, *args: Any) -> list[types.Location]:
-        uri, line, character = _position_argument(args, RELATED_TESTS_COMMAND)
+        uri, line, character = position_argument(args, RELATED_TESTS_COMMAND)
         return await feature.related_tests(uri, line, character)
 
     @server.command(SEARCH_COMMAND)

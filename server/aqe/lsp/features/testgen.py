@@ -22,6 +22,7 @@ from pygls.capabilities import get_capability
 from aqe.coverage.gaps import GAP_RULE_ID
 from aqe.learning.events import FeedbackEvent, FeedbackLog
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Priority, Prompt, ProviderError
+from aqe.lsp.convert import position_argument
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.languages import Language
@@ -299,12 +300,6 @@ async def _cancel_when_asked(progress: Progress, cancel: CancelToken) -> None:
         await asyncio.sleep(0.1)
 
 
-def _position_argument(args: tuple[Any, ...]) -> tuple[str, int, int]:
-    from aqe.lsp.features.index import _position_argument as parse
-
-    return parse(args, GENERATE_TEST_COMMAND)
-
-
 def register(server: AqeLanguageServer) -> None:
     feature = TestGenerationFeature.of(server)
     running: set[asyncio.Task[Any]] = set()
@@ -312,7 +307,7 @@ def register(server: AqeLanguageServer) -> None:
     @server.command(GENERATE_TEST_COMMAND)
     async def generate_test(ls: AqeLanguageServer, *args: Any) -> dict[str, Any]:
         """Returns at once; the test arrives as a workspace/applyEdit (or a message saying why not)."""
-        uri, line, character = _position_argument(args)
+        uri, line, character = position_argument(args, GENERATE_TEST_COMMAND)
         if not feature.trusted:
             raise ValueError("this workspace is not trusted: aqe runs no code in it, so it cannot prove a test")
         root, _path, text, target = await asyncio.get_running_loop().run_in_executor(

@@ -268,6 +268,21 @@ def test_the_server_ends_when_the_client_stops_reading_its_output(server_command
         process.stdin.close()
 
 
+def test_the_aqe_servers_informational_logs_reach_the_editor_once_and_not_again_on_stderr(tmp_path: Path) -> None:
+    # Editors print a server's stderr in the same output panel (VS Code marks each line an error).
+    with start([sys.executable, "-m", "aqe", "serve", "-v"], tmp_path) as lsp:
+        lsp.initialize(root_uri=tmp_path.as_uri())
+        deadline = time.monotonic() + 10
+        logged: list[str] = []
+        while not any("started for" in line for line in logged) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            logged = [message["params"]["message"] for message in lsp.notifications("window/logMessage")]
+        lsp.shutdown()
+
+    assert sum("started for" in line for line in logged) == 1
+    assert "started for" not in lsp.stderr_text()
+
+
 # --- the minimal server's handlers -----------------------------------------------------------------
 
 

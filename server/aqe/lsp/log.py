@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -38,3 +39,24 @@ class WindowLogHandler(logging.Handler):
             )
         except Exception:  # a log handler must never raise into the code that logged
             self.handleError(record)
+
+
+class _ForwardedToTheEditor(logging.Filter):
+    """Drops aqe's informational records from stderr: the editor already shows them once, through
+    window/logMessage, and editors print a server's stderr too (VS Code marks every line of it an error).
+    Warnings and errors stay on stderr, so a server's last words survive a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("aqe") and record.levelno < logging.WARNING)
+
+
+def forward_logs_to_the_editor(server: AqeLanguageServer) -> None:
+    """Send aqe's logs to the editor's output panel and stop echoing the informational ones on stderr."""
+    aqe_logger = logging.getLogger("aqe")
+    for stale in [handler for handler in aqe_logger.handlers if isinstance(handler, WindowLogHandler)]:
+        aqe_logger.removeHandler(stale)  # one editor at a time: a server made again in-process replaces it
+    aqe_logger.addHandler(WindowLogHandler(server))
+    for handler in logging.getLogger().handlers:
+        is_stderr = isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__)
+        if is_stderr and not any(isinstance(existing, _ForwardedToTheEditor) for existing in handler.filters):
+            handler.addFilter(_ForwardedToTheEditor())

@@ -11,7 +11,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
-from aqe.lsp.log import WindowLogHandler
+from aqe.lsp.log import forward_logs_to_the_editor
 from aqe.lsp.server import AqeLanguageServer, workspace_roots_of
 from aqe.workspace import path_from_uri
 
@@ -22,7 +22,7 @@ def register(server: AqeLanguageServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: AqeLanguageServer, params: types.InitializeParams) -> None:
         ls.bind_loop()
-        logging.getLogger("aqe").addHandler(WindowLogHandler(ls))
+        forward_logs_to_the_editor(ls)
         options = params.initialization_options
         ls.initialization_options = options if isinstance(options, dict) else {}
         ls.workspace_roots = workspace_roots_of(params)

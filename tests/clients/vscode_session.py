@@ -24,6 +24,7 @@ from editor_tools import ARTEFACTS, VSCodeTools
 
 DRIVER = Path(__file__).with_name("browser_driver.mjs")
 STARTUP_TIMEOUT_S = 120
+PROBLEMS_REFOCUS_S = 10.0
 
 
 def free_port() -> int:
@@ -165,6 +166,7 @@ class VSCodeWindow:
         self.workspace = workspace
         self.artefacts = artefacts
         self._shots = 0
+        self._problems_focused_at = float("-inf")
 
     def open(self) -> None:
         self.browser("goto", url=f"http://127.0.0.1:{self.server.port}/?folder={self.workspace}")
@@ -242,10 +244,19 @@ class VSCodeWindow:
     # --- reading --------------------------------------------------------------------------------------
 
     def problems(self) -> list[str]:
-        """Every row of the Problems panel (file rows and problem rows), as VS Code labels them."""
-        if not self.browser("count", selector=".markers-panel"):
+        """Every row of the Problems panel (file rows and problem rows), as VS Code labels them.
+
+        The panel is a virtual list: hidden or squeezed to no height it renders no rows at all, whatever it
+        holds. So while it shows nothing, it is brought to the front again now and then, as a person would.
+        """
+        stale = time.monotonic() - self._problems_focused_at > PROBLEMS_REFOCUS_S
+        if not self.browser("count", selector=".markers-panel") or (stale and not self._problem_rows()):
             self.run_command("View: Focus Problems")
             self.browser("waitFor", selector=".markers-panel", timeout=30_000)
+            self._problems_focused_at = time.monotonic()
+        return self._problem_rows()
+
+    def _problem_rows(self) -> list[str]:
         labels = self.browser("attributes", selector=".markers-panel .monaco-list-row", name="aria-label")
         return [label or "" for label in labels]
 
@@ -261,10 +272,23 @@ class VSCodeWindow:
         while not condition(value):
             if time.monotonic() > deadline:
                 shot = self.screenshot(f"timeout-{re.sub(r'[^a-z0-9]+', '-', what.lower())}")
-                raise AssertionError(f"{what}: not seen within {timeout:.0f} s; last {value!r} (screenshot {shot})")
+                raise AssertionError(
+                    f"{what}: not seen within {timeout:.0f} s; last {value!r} (screenshot {shot})\n{self.evidence()}"
+                )
             time.sleep(0.3)
             value = read()
         return value
+
+    def evidence(self, lines: int = 40) -> str:
+        """What a person would look at when the editor does not show what they expect: the notifications and
+        the end of the aqe output channel (CI keeps no screenshots, so a failure has to carry its story)."""
+        try:
+            shown = self.notifications()
+        except BrowserError as error:
+            shown = [f"(notifications unreadable: {error})"]
+        logs = sorted(self.server.user_data.glob("logs/*/exthost*/aqe.aqe/*.log"))
+        tail = logs[-1].read_text(errors="replace").splitlines()[-lines:] if logs else ["(no aqe output channel log)"]
+        return "notifications: " + repr(shown) + "\naqe output channel (last lines):\n" + "\n".join(tail)
 
     def screenshot(self, name: str) -> Path:
         self._shots += 1

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-CALC = textwrap.dedent(
-    """\
-    def add(a, b):
-        return a + b
-
-
-    def classify(n):
-        if n < 0:
-            return "negative"
-        if n == 0:
-            return "zero"
-        return "positive"
-
-
-    def unused(x):
-        y = x * 2
-        return y
-    """
-)
+# The same small module the e2e coverage workspace measures: one copy, so the two cannot drift apart.
+CALC = (Path(__file__).parents[2] / "workspaces" / "covered" / "src" / "calc" / "ops.py").read_text()
 
 DRIVER = "import calc\ncalc.add(1, 2)\ncalc.classify(5)\n"
 

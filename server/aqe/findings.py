@@ -53,6 +53,10 @@ class Span:
     def of(cls, start_line: int, start_char: int, end_line: int, end_char: int) -> Span:
         return cls(Position(start_line, start_char), Position(end_line, end_char))
 
+    def overlaps(self, other: Span) -> bool:
+        """True when the spans share a position (touching ends count: a cursor at a word's end is on it)."""
+        return not (self.end < other.start or other.end < self.start)
+
 
 @dataclass(frozen=True)
 class TextEdit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from lsprotocol import types
@@ -79,3 +80,18 @@ def position_argument(args: tuple[Any, ...], command: str) -> tuple[str, int, in
     if not isinstance(uri, str) or line < 0 or character < 0:
         raise ValueError(f"{command}: invalid uri or position")
     return uri, line, character
+
+
+def findings_in_context(
+    findings: Sequence[Finding], params: types.CodeActionParams, sources: Collection[str] = (DIAGNOSTIC_SOURCE,)
+) -> list[Finding]:
+    """Findings the client asked about: those behind its diagnostics (from `sources`), else those under
+    the range. A request that carries only other tools' diagnostics asks about none of ours."""
+    ours = [d for d in params.context.diagnostics if d.source in sources]
+    if ours:
+        keys = {(str(d.code), from_lsp_range(d.range)) for d in ours}
+        return [f for f in findings if (f.rule_id, f.span) in keys]
+    if params.context.diagnostics:
+        return []
+    wanted = from_lsp_range(params.range)
+    return [f for f in findings if f.span.overlaps(wanted)]

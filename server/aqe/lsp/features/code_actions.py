@@ -8,9 +8,9 @@ import logging
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
-from aqe.findings import Finding, Span, TextEdit
+from aqe.findings import Finding, TextEdit
 from aqe.learning.events import ACCEPT, SUPPRESS
-from aqe.lsp.convert import DIAGNOSTIC_SOURCE, from_lsp_range, to_diagnostic, to_text_edit
+from aqe.lsp.convert import findings_in_context, to_diagnostic, to_text_edit
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
 from aqe.lsp.features.learning import LearningFeature
 from aqe.lsp.server import AqeLanguageServer
@@ -53,7 +53,7 @@ async def _rule_actions(ls: AqeLanguageServer, params: types.CodeActionParams) -
     actions: list[types.CodeAction] = []
     learning = LearningFeature.of(ls)
     if _wants(only, types.CodeActionKind.QuickFix):
-        for finding in _findings_in_context(analysis.findings, params):
+        for finding in findings_in_context(analysis.findings, params):
             diagnostic = to_diagnostic(finding)
             if finding.fix is not None:
                 # Applying the fix is an acceptance: the command after the edit records it.
@@ -99,29 +99,13 @@ def _is_fix_all(kind: str) -> bool:
     return kind == FIX_ALL_KIND or (FIX_ALL_KIND.startswith(f"{kind}.") and kind.startswith("source"))
 
 
-def _findings_in_context(findings: tuple[Finding, ...], params: types.CodeActionParams) -> list[Finding]:
-    """Findings the client asked about: those behind its diagnostics, else those under the range."""
-    ours = [d for d in params.context.diagnostics if d.source == DIAGNOSTIC_SOURCE]
-    if ours:
-        keys = {(str(d.code), from_lsp_range(d.range)) for d in ours}
-        return [f for f in findings if (f.rule_id, f.span) in keys]
-    if params.context.diagnostics:
-        return []
-    wanted = from_lsp_range(params.range)
-    return [f for f in findings if _overlaps(f.span, wanted)]
-
-
-def _overlaps(a: Span, b: Span) -> bool:
-    return not (a.end < b.start or b.end < a.start)
-
-
 def _non_overlapping_fix_edits(findings: tuple[Finding, ...]) -> tuple[TextEdit, ...]:
     chosen: list[TextEdit] = []
     for finding in findings:
         if finding.fix is None:
             continue
         edits = finding.fix.edits
-        if any(_overlaps(e.span, c.span) for e in edits for c in chosen):
+        if any(e.span.overlaps(c.span) for e in edits for c in chosen):
             continue  # the next fix-all pass picks it up once this one is applied
         chosen.extend(edits)
     return tuple(sorted(chosen, key=lambda e: e.span.start))

@@ -33,7 +33,7 @@ from aqe.learning.events import ACCEPT, EDIT, REJECT, RESET, SUPPRESS, UNDO, Fee
 from aqe.learning.filtering import ExampleRetriever, FindingFilter, LearningSettings, area_of
 from aqe.learning.implicit import Seen, fixed_by_hand, seen_findings
 from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, summary
-from aqe.lsp.convert import DIAGNOSTIC_SOURCE, from_lsp_range, to_diagnostic, to_text_edit
+from aqe.lsp.convert import DIAGNOSTIC_SOURCE, findings_in_context, to_diagnostic, to_text_edit
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
 from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.languages import Language
@@ -51,6 +51,8 @@ IMPORT_STATE_COMMAND = "aqe.importState"
 RESET_LEARNED_COMMAND = "aqe.resetLearned"
 FORCE_LEARN_COMMAND = "aqe.forceLearn"
 
+FEEDBACK_DIAGNOSTIC_SOURCES = (DIAGNOSTIC_SOURCE, "coverage", "flaky")
+"""The `source` of the diagnostics whose findings take feedback: aqe's review, coverage hints and flaky marks."""
 LEARNED_SOURCES = (FindingSource.RULE, FindingSource.CONVENTION, FindingSource.MODEL)
 _OFFERED_LIMIT = 5000
 _SNIPPET_LINES = 12
@@ -265,7 +267,7 @@ class LearningFeature:
         return types.Command(title=title, command=RECORD_FEEDBACK_COMMAND, arguments=[{"token": token, "kind": kind}])
 
     def actions_for(self, uri: str, text: str, findings: list[Finding], parsed: Any) -> list[types.CodeAction]:
-        """"Not our standard" for every learnable finding; "Ignore here" for the providers' findings
+        """Offers "Not our standard" for every learnable finding and "Ignore here" for the providers' findings
         (the rules' own "Ignore" action lives with the rules' quick fixes and records the same)."""
         actions: list[types.CodeAction] = []
         for finding in findings:
@@ -309,7 +311,8 @@ class LearningFeature:
         if analysis is None or analysis.version != document.version:
             return []
         shown = [*analysis.findings, *diagnostics.extras(uri, analysis.version)]
-        return self.actions_for(uri, document.text, _in_context(shown, params), document.parsed)
+        asked_about = findings_in_context(shown, params, FEEDBACK_DIAGNOSTIC_SOURCES)
+        return self.actions_for(uri, document.text, asked_about, document.parsed)
 
     def record(self, token: str, kind: str) -> Offered:
         """Record feedback on an offered finding; raises ValueError for a token we never handed out."""
@@ -506,18 +509,6 @@ def _before_and_after(text: str, finding: Finding, edits: tuple[TextEdit, ...]) 
     before = "\n".join(old_lines[first : last + 1])
     after = "\n".join(new_lines[first : max(first, last + 1 + growth)])
     return before, after
-
-
-def _in_context(findings: list[Finding], params: types.CodeActionParams) -> list[Finding]:
-    """Findings behind the client's diagnostics, else those on the requested range."""
-    ours = [d for d in params.context.diagnostics if d.source in (DIAGNOSTIC_SOURCE, "coverage", "flaky")]
-    if ours:
-        keys = {(str(d.code), from_lsp_range(d.range)) for d in ours}
-        return [f for f in findings if (f.rule_id, f.span) in keys]
-    if params.context.diagnostics:
-        return []
-    wanted = from_lsp_range(params.range)
-    return [f for f in findings if not (f.span.end < wanted.start or wanted.end < f.span.start)]
 
 
 def register(server: AqeLanguageServer) -> None:

@@ -153,11 +153,10 @@ class ModelQueue:
             percents[index] = percent
             ready[index] = percent >= 100
             if progress is not None:
+                # The editor shows this under a title that already says a model is loading.
                 model = getattr(members[index].provider, "model", "model")
-                progress(
-                    f"Loading the local model {model} ({sum(ready)}/{len(members)} ready)",
-                    sum(percents) // len(members),
-                )
+                count = f" ({sum(ready)} of {len(members)} ready)" if len(members) > 1 else ""
+                progress(f"{model}{count}", sum(percents) // len(members))
 
         def warm(index: int) -> None:
             start = getattr(members[index].provider, "start", None)

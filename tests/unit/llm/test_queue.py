@@ -361,6 +361,8 @@ async def test_the_warm_pool_loads_the_model_before_the_first_request(model_path
         await queue.close()
 
     assert reports[-1] == ("The local model is ready (1 loaded)", 100)
+    loading = [message for message, _ in reports[:-1]]
+    assert loading and all(message == provider.model for message in loading)  # the title says "loading"
     percents = [percent for _, percent in reports if percent is not None]
     assert percents == sorted(percents)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class SkipReason(str, enum.Enum):
     BINARY = "binary"
     NOT_UTF8 = "not-utf8"
     UNREADABLE = "unreadable"
+    NOT_A_FILE = "not-a-file"
     UNSUPPORTED_LANGUAGE = "unsupported-language"
 
 
@@ -108,14 +110,19 @@ class Workspace:
             return FileSkipped(shown, SkipReason.OUTSIDE_WORKSPACE, "the file is outside the workspace folders")
         real = Path(os.path.realpath(path))
         try:
-            size = real.stat().st_size
-            if size > max_bytes:
-                return FileSkipped(
-                    shown,
-                    SkipReason.TOO_LARGE,
-                    f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB size limit",
-                )
-            with real.open("rb") as handle:
+            # Non-blocking, and checked on the open descriptor: a named pipe or a device called `x.py`
+            # would otherwise block the read forever (or be swapped in between a check and the open).
+            descriptor = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(descriptor, "rb") as handle:
+                status = os.fstat(handle.fileno())
+                if not stat.S_ISREG(status.st_mode):
+                    return FileSkipped(shown, SkipReason.NOT_A_FILE, "not a regular file (a pipe, socket or device)")
+                if status.st_size > max_bytes:
+                    return FileSkipped(
+                        shown,
+                        SkipReason.TOO_LARGE,
+                        f"{status.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB size limit",
+                    )
                 data = handle.read(max_bytes + 1)
         except OSError as error:
             return FileSkipped(shown, SkipReason.UNREADABLE, f"cannot be read ({error.strerror or error})")
@@ -133,12 +140,16 @@ class Workspace:
         Explicitly named files are yielded even when ignored, as ruff and pytest do.
         """
         suffixes = supported_suffixes()
+        seen: set[str] = set()  # `aqe analyze . a.py ./a.py` reads a.py once
         for start in paths if paths is not None else self.roots:
             start = Path(start)
-            if start.is_file():
-                yield start
-                continue
-            yield from self._walk(start, suffixes)
+            # A named pipe or device named explicitly is yielded too: reading it says why it is skipped.
+            found = [start] if start.exists() and not start.is_dir() else self._walk(start, suffixes)
+            for path in found:
+                real = os.path.realpath(path)
+                if real not in seen:
+                    seen.add(real)
+                    yield path
 
     def _walk(self, top: Path, suffixes: frozenset[str]) -> Iterator[Path]:
         # Each .gitignore applies to its own folder and below, as git reads them: from the repository's
@@ -165,11 +176,24 @@ class Workspace:
             )
             for name in sorted(filenames):
                 candidate = current / name
-                if candidate.suffix.lower() not in suffixes:
-                    continue
+                if candidate.suffix.lower() not in suffixes or not candidate.is_file():
+                    continue  # is_file: a named pipe called x.py is not source code
                 if _ignored(candidate, active, is_dir=False) or self.is_excluded(candidate):
                     continue
                 yield candidate
+
+
+def find_project_root(start: Path) -> Path:
+    """The project `start` belongs to, found the way ruff and pytest find theirs: the nearest folder at
+    or above it with a `pyproject.toml`, not climbing past the top of its repository (`.git`); `start`
+    itself (a file's folder) when there is neither. So `aqe analyze src` run in a project uses the
+    project's settings and reports paths from its top, as running it on the whole project would."""
+    start = start.resolve()
+    folder = start if start.is_dir() else start.parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
+            return candidate
+    return folder
 
 
 def _repository_folders(top: Path) -> list[Path]:

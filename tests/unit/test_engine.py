@@ -8,7 +8,7 @@ from aqe.config import Settings
 from aqe.engine import Engine
 from aqe.findings import Severity, Span
 from aqe.parsing.document import ContentChange
-from aqe.workspace import SkipReason
+from aqe.workspace import SkipReason, find_project_root
 
 CODE = '''def collect(item, bucket=[]):
     bucket.append(item)
@@ -89,6 +89,42 @@ def test_invalid_utf8_files_are_skipped(tmp_path):
     bad.write_bytes("name = 'café'\n".encode("latin-1"))
     analysis = _engine(tmp_path).analyze_file(bad)
     assert analysis.skipped is not None and analysis.skipped.reason is SkipReason.NOT_UTF8
+
+
+def test_a_named_pipe_called_x_py_is_skipped_not_waited_on(tmp_path):
+    (tmp_path / "real.py").write_text("x = 1\n")
+    pipe = tmp_path / "pipe.py"
+    os.mkfifo(pipe)  # no writer: an ordinary open() of it would block forever
+    engine = _engine(tmp_path)
+
+    assert [p.name for p in engine.workspace.iter_source_files()] == ["real.py"]
+    named = list(engine.analyze_paths([pipe]))
+    assert len(named) == 1 and named[0].skipped is not None
+    assert named[0].skipped.reason is SkipReason.NOT_A_FILE
+
+
+def test_a_file_named_twice_or_inside_a_named_folder_is_analysed_once(tmp_path):
+    (tmp_path / "a.py").write_text(CODE)
+    engine = _engine(tmp_path)
+    paths = [tmp_path, tmp_path / "a.py", tmp_path / "." / "a.py"]
+    assert [p.name for p in engine.workspace.iter_source_files(paths)] == ["a.py"]
+
+
+def test_the_project_of_a_path_is_the_nearest_folder_with_pyproject_toml_not_above_the_repository(tmp_path):
+    project = tmp_path / "repo" / "services" / "api"
+    (project / "src" / "pkg").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'api'\n")
+    (project / "src" / "pkg" / "core.py").write_text("x = 1\n")
+    (tmp_path / "repo" / ".git").mkdir()
+    (tmp_path / "repo" / "docs").mkdir()
+    (tmp_path / "pyproject.toml").write_text("")  # above the repository: never this project's
+
+    assert find_project_root(project / "src" / "pkg" / "core.py") == project.resolve()
+    assert find_project_root(project / "src") == project.resolve()
+    assert find_project_root(tmp_path / "repo" / "docs") == (tmp_path / "repo").resolve()
+    outside_the_repository = tmp_path / "loose" / "folder"
+    outside_the_repository.mkdir(parents=True)
+    assert find_project_root(outside_the_repository) == tmp_path.resolve()
 
 
 def test_walking_the_workspace_honours_gitignore_exclude_and_vendored_folders(tmp_path):

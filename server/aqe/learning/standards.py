@@ -14,6 +14,7 @@ A subject with no feedback at all is always shown: nothing has been learned yet 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -199,6 +200,6 @@ def _number(value: float) -> float | int:
 
 
 def _non_negative(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != value:
-        raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a non-negative finite number, not {value!r}")
     return float(value)

@@ -209,10 +209,10 @@ class StateFile:
     @classmethod
     def read(cls, path: Path) -> StateFile:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_json_constants)
         except FileNotFoundError:
             raise StateFileError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
             raise StateFileError(f"{path}: not readable JSON ({error})") from None
         try:
             return cls.from_json(data)
@@ -367,7 +367,8 @@ class LearningStore:
         payload = updated.to_json(prior_strength=4.0, threshold=0.7, exported_at=now)
         for origin_json, origin in zip(payload["origins"], sorted(updated.origins, key=lambda o: o.id), strict=True):
             origin_json["importedAt"] = origin.imported_at
-        atomic_write_bytes(self.imported_path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
+        text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n"
+        atomic_write_bytes(self.imported_path, text.encode())
         return updated
 
 
@@ -382,7 +383,7 @@ def export_json(state: StateFile, *, prior_strength: float, threshold: float, ex
         state.conflicts,
     )  # fmt: skip
     document = redacted.to_json(prior_strength=prior_strength, threshold=threshold, exported_at=exported_at)
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
 def examples_from(events: Iterable[FeedbackEvent]) -> list[ReviewExample]:
@@ -455,3 +456,9 @@ def _iso(at: float) -> str:
 
 def _n(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _no_json_constants(name: str) -> float:
+    """NaN and Infinity are not JSON (Python's json accepts them): a count of Infinity would hide a
+    rule for good, and other tools could not read the file it ends up in."""
+    raise ValueError(f"{name} is not a JSON number")

@@ -145,6 +145,14 @@ def test_a_reset_forgets_imported_counts_of_that_subject(tmp_path):
             },
             "non-negative",
         ),
+        (
+            {
+                "format": "aqe-learning-state",
+                "version": 1,
+                "origins": [{"id": "x", "subjects": {"Q": {"rejected": float("inf")}}}],
+            },
+            "non-negative finite",
+        ),
         ({"format": "aqe-learning-state", "version": 1, "origins": [{"id": "x"}, {"id": "x"}]}, "appears twice"),
         ({"format": "aqe-learning-state", "version": 1, "examples": "nope"}, "must be a list"),
     ],
@@ -158,6 +166,14 @@ def test_a_file_that_is_not_json_is_refused_by_name(tmp_path):
     path = tmp_path / "state.json"
     path.write_text("{ not json")
     with pytest.raises(StateFileError, match=r"state\.json: not readable JSON"):
+        StateFile.read(path)
+
+
+def test_infinity_in_a_state_file_is_refused_as_not_json(tmp_path):
+    path = tmp_path / "state.json"
+    origin = '{"id": "x", "subjects": {"Q": {"rejected": Infinity}}}'
+    path.write_text('{"format": "aqe-learning-state", "version": 1, "origins": [' + origin + "]}")
+    with pytest.raises(StateFileError, match="Infinity is not a JSON number"):
         StateFile.read(path)
 
 

@@ -141,6 +141,14 @@ def _add_coverage_parser(commands: argparse._SubParsersAction) -> argparse.Argum
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except OutputError as error:
+        print(f"aqe: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -203,8 +211,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if args.tcp:
             host, _, port = args.tcp.rpartition(":")
-            if not port.isdigit():
-                print(f"aqe serve: --tcp expects HOST:PORT, got {args.tcp!r}", file=sys.stderr)
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                print(f"aqe serve: --tcp expects HOST:PORT (port 1-65535), got {args.tcp!r}", file=sys.stderr)
                 return EXIT_USAGE
             serve_tcp(server, host or "127.0.0.1", int(port))
         else:
@@ -319,7 +327,7 @@ def _model_info(args: argparse.Namespace) -> int:
         info["llamaCppPython"] = None
     from aqe.config import load_settings
 
-    settings = load_settings(Path.cwd().resolve()).settings
+    settings = load_settings(_project_root([])).settings
     info["privacyMode"] = settings.privacy_mode
     if settings.local_server_url:
         info["teamServer"] = settings.local_server_url
@@ -357,7 +365,7 @@ def _ask(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         print("aqe ask: --max-tokens must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    root = Path.cwd().resolve()
+    root = _project_root([])
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
@@ -407,7 +415,7 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     if args.limit < 0:
         print("aqe privacy audit: --limit must not be negative", file=sys.stderr)
         return EXIT_USAGE
-    root = Path.cwd().resolve()
+    root = _project_root([])
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
@@ -466,7 +474,7 @@ def _coverage(args: argparse.Namespace) -> int:
     if missing:
         print(f"aqe coverage: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
-    root = _project_root(paths) if paths else Path.cwd().resolve()
+    root = _project_root(paths)
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
@@ -676,21 +684,43 @@ def render_rules_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _project_root(paths: list[Path]) -> Path:
-    """The folder whose settings apply: the one folder given, else the current folder."""
-    if len(paths) == 1 and paths[0].is_dir():
-        return paths[0].resolve()
-    return Path.cwd().resolve()
+def _project_root(paths: Sequence[Path]) -> Path:
+    """The folder whose settings apply and that report paths start from: the project of the first path
+    given (of the current folder without paths). The paths themselves only choose what is reported."""
+    from aqe.workspace import find_project_root
+
+    return find_project_root(paths[0] if paths else Path.cwd())
+
+
+def workspace_root(explicit: Path | None, command: str) -> Path | None:
+    """An explicit --root, which must be a folder (None after saying so); else the current project."""
+    if explicit is None:
+        return _project_root([])
+    if not explicit.is_dir():
+        print(f"aqe {command}: not a folder: {explicit}", file=sys.stderr)
+        return None
+    return explicit.resolve()
 
 
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+class OutputError(Exception):
+    """A report could not be written where it was asked for; the message says why, for a person."""
+
+
 def _write(report: str, output: Path | None) -> None:
+    """Print the report, or replace `output` with it whole (a reader never sees half a report)."""
+    text = report if report.endswith("\n") or not report else report + "\n"
     if output is None:
-        sys.stdout.write(report if report.endswith("\n") or not report else report + "\n")
+        sys.stdout.write(text)
         return
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
-    tmp.write_text(report if report.endswith("\n") else report + "\n", encoding="utf-8")
-    os.replace(tmp, output)
+    from aqe.durable import atomic_write_bytes
+
+    if not output.name or output.is_dir():
+        raise OutputError(f"-o {output}: is a folder; name the report file")
+    try:
+        atomic_write_bytes(output, text.encode("utf-8"), shared=True)
+    except OSError as error:
+        raise OutputError(f"cannot write {output}: {error.strerror or error}") from None

@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging
+from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, workspace_root
 from aqe.config import LoadedSettings, load_settings
 from aqe.durable import atomic_write_bytes
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
+from aqe.parsing.languages import Language, language_for_path
 from aqe.sandbox.runner import SandboxRunner
 from aqe.testgen.generate import GenerationResult, TestGenerator
 from aqe.testgen.target import TargetError, TestTarget, find_target_by_name
@@ -45,9 +46,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def generate_command(args: argparse.Namespace) -> int:
     _configure_logging(args.verbose)
-    root = (args.root or Path.cwd()).resolve()
-    if not root.is_dir():
-        print(f"aqe generate: no such folder: {root}", file=sys.stderr)
+    root = workspace_root(args.root, "generate")
+    if root is None:
         return EXIT_USAGE
     if bool(args.target) == bool(args.coverage_gaps):
         print("aqe generate: give FILE::FUNCTION or --coverage-gaps (one of them)", file=sys.stderr)
@@ -89,17 +89,31 @@ def generate_command(args: argparse.Namespace) -> int:
     else:
         for result in results:
             print(_text(root, result, diff=args.diff, written=result.target.qualified_name in written))
-    return EXIT_OK if any(result.proven for result in results) else EXIT_FINDINGS
+    proven = [result for result in results if result.proven]
+    if not proven or (args.write and len(written) < len(proven)):
+        return EXIT_FINDINGS
+    return EXIT_OK
 
 
 def _named_target(root: Path, spec: str) -> tuple[TestTarget, str]:
+    """FILE is taken from the workspace root (as --root users write it), else from the current folder."""
     file_part, separator, name = spec.partition("::")
-    if not separator or not name:
+    if not separator or not name or not file_part:
         raise ValueError(f"expected FILE::FUNCTION, got {spec!r}")
-    path = (root / file_part).resolve()
+    candidates = [(root / file_part).resolve(), Path(file_part).resolve()]
+    path = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if path is None:
+        raise ValueError(f"no such file: {file_part}")
     if root not in path.parents:
         raise ValueError(f"{file_part} is outside {root}")
-    text = path.read_text(encoding="utf-8")
+    if language_for_path(path) is not Language.PYTHON:
+        raise ValueError(f"{file_part}: tests are generated for Python files only")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{file_part} is not UTF-8 text") from None
+    except OSError as error:
+        raise ValueError(f"{file_part} cannot be read ({error.strerror or error})") from None
     return find_target_by_name(root, path.relative_to(root).as_posix(), text, name), text
 
 
@@ -212,8 +226,11 @@ def _write(root: Path, results: list[GenerationResult]) -> list[str]:
         existing = path.read_text(encoding="utf-8") if path.exists() else None
         destination = Destination(result.proven.edit.path, existing, frozenset())
         edit = build_edit(destination, [result.proven.candidate])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, edit.new_text.encode("utf-8"))
+        try:
+            atomic_write_bytes(path, edit.new_text.encode("utf-8"), shared=True)
+        except OSError as error:
+            print(f"aqe generate: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+            continue
         written.append(result.target.qualified_name)
     return written
 

@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging
+from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, _project_root, workspace_root
 from aqe.config import load_settings
 from aqe.index.service import WorkspaceIndex, index_directory
 from aqe.index.store import LoadOutcome, SearchHit
@@ -41,9 +41,8 @@ def _progress(done: int, total: int, path: str) -> None:
 
 def index_command(args: argparse.Namespace) -> int:
     _configure_logging(args.verbose)
-    root = (args.path or Path.cwd()).resolve()
-    if not root.is_dir():
-        print(f"aqe index: not a folder: {root}", file=sys.stderr)
+    root = workspace_root(args.path, "index")
+    if root is None:
         return EXIT_USAGE
     index = _open_index(root, rebuild=args.rebuild)
     if index is None:
@@ -51,21 +50,25 @@ def index_command(args: argparse.Namespace) -> int:
     try:
         report = index.scan(progress=_progress)
         generation = index.save()
+        saved = generation is not None and index.store.load_report.outcome is not LoadOutcome.READ_ONLY  # type: ignore[union-attr]
         report.generation = generation if generation is not None else index.store.generation  # type: ignore[union-attr]
         stats = index.stats()
     finally:
         index.close()
+    if not saved:
+        print(f"aqe index: the index was built but could not be saved in {stats['directory']}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps({"report": report.to_json(), "index": stats}, indent=2))
-        return EXIT_OK
+        print(json.dumps({"report": report.to_json(), "index": stats, "saved": saved}, indent=2))
+        return EXIT_OK if saved else EXIT_FINDINGS
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
     print(
         f"indexed {report.files_seen} files ({report.bytes_read / 1e6:.1f} MB) in {report.seconds:.2f} s: "
         f"{report.units} code units, {report.knowledge_entries} knowledge entries; "
         f"{report.embedded} embedded, {report.moved} moved, {report.removed} removed; skipped: {skipped}"
     )
-    print(f"index: {stats['directory']} (generation {report.generation}, {stats['entries']} entries)")
-    return EXIT_OK
+    if saved:
+        print(f"index: {stats['directory']} (generation {report.generation}, {stats['entries']} entries)")
+    return EXIT_OK if saved else EXIT_FINDINGS
 
 
 def search_command(args: argparse.Namespace) -> int:
@@ -73,7 +76,9 @@ def search_command(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("aqe search: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    root = (args.root or Path.cwd()).resolve()
+    root = workspace_root(args.root, "search")
+    if root is None:
+        return EXIT_USAGE
     index = _open_index(root)
     if index is None:
         return EXIT_FINDINGS
@@ -129,8 +134,12 @@ def gaps_command(args: argparse.Namespace) -> int:
     from aqe.coverage.gaps import gap_findings, semantic_gaps
     from aqe.report.sarif import line_text_from_files, render_sarif
 
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"aqe coverage: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
     paths = [Path(p).resolve() for p in args.paths]
-    root = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd().resolve()
+    root = _project_root(paths)
     index = _open_index(root)
     if index is None:
         return EXIT_FINDINGS

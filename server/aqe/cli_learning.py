@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _write
+from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _write, workspace_root
 from aqe.config import Settings, load_settings
 from aqe.findings import Finding
 
@@ -55,9 +55,8 @@ def state_command(args: argparse.Namespace) -> int:
     from aqe.learning.standards import Standards
     from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, merge_states, summary
 
-    root = (args.root or Path.cwd()).resolve()
-    if not root.is_dir():
-        print(f"aqe state: not a folder: {root}", file=sys.stderr)
+    root = workspace_root(args.root, "state")
+    if root is None:
         return EXIT_USAGE
     settings = _settings(root)
     store = LearningStore(root, settings.index_dir)
@@ -114,9 +113,8 @@ def conventions_command(args: argparse.Namespace) -> int:
     from aqe.review.conventions import WorkspaceConventions
     from aqe.workspace import Workspace
 
-    root = (args.path or Path.cwd()).resolve()
-    if not root.is_dir():
-        print(f"aqe conventions: not a folder: {root}", file=sys.stderr)
+    root = workspace_root(args.path, "conventions")
+    if root is None:
         return EXIT_USAGE
     settings = _settings(root)
     miner = WorkspaceConventions(root, Workspace((root,), settings.exclude))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,18 +31,27 @@ def fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    atomic_write_with(target, lambda path: path.write_bytes(data))
+def atomic_write_bytes(target: Path, data: bytes, *, shared: bool = False) -> None:
+    atomic_write_with(target, lambda path: path.write_bytes(data), shared=shared)
 
 
-def atomic_write_with(target: Path, write: Callable[[Path], object]) -> None:
+def atomic_write_with(target: Path, write: Callable[[Path], object], *, shared: bool = False) -> None:
     """Let `write` fill a temp file (e.g. a native library's save_index), then commit it over `target`.
-    The temp name is unique, so two writers of one target (threads or processes) never share it."""
+    The temp name is unique, so two writers of one target (threads or processes) never share it.
+    The file is private to its owner (mkstemp's 0600) unless `shared`: then it keeps the permissions
+    of the file it replaces, or gets those a plain open() would give a new one (a report CI reads, a
+    test file in the project)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(descriptor)
     temp = Path(name)
     try:
+        if shared:
+            try:
+                mode = stat.S_IMODE(target.stat().st_mode)
+            except OSError:
+                mode = 0o666 & ~_umask()
+            os.chmod(temp, mode)
         write(temp)
         with temp.open("rb+") as handle:
             os.fsync(handle.fileno())
@@ -98,3 +108,9 @@ def remove_stale_temp_files(folder: Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             candidate.unlink()
             yield candidate
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -70,6 +70,26 @@ def _analyze_json_at(path: Path, capsys, *args: str) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out)
 
 
+def test_analysing_a_subfolder_uses_the_projects_settings_and_reports_paths_from_its_top(tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text('[tool.aqe]\nrules = { QE205 = "off" }\nexclude = ["tests/gen_*"]\n')
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_m.py").write_text("def test_f():  # TODO: later\n    x = 1\n")
+    (tmp_path / "tests" / "gen_test_x.py").write_text("def test_g():\n    pass\n")
+
+    _, report = _analyze_json_at(tmp_path / "tests", capsys, "--fail-on", "never")
+
+    assert [(f["path"], f["ruleId"]) for f in report["findings"]] == [("tests/test_m.py", "QE101")]
+
+
+def test_commands_given_a_root_that_is_not_a_folder_say_so_and_create_nothing(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["search", "anything", "--root", str(missing)]) == 2
+    assert main(["coverage", "--gaps", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "not a folder" in err and "no such file or folder" in err
+    assert not missing.exists()
+
+
 def test_a_bad_setting_is_reported_on_stderr_and_the_default_kept(tmp_path, capsys):
     (tmp_path / "pyproject.toml").write_text('[tool.aqe]\nmaxComplexity = "ten"\n')
     (tmp_path / "m.py").write_text("x = 1\n")

@@ -108,8 +108,14 @@ def find_target(
 def find_target_by_name(root: Path, relative_path: str, text: str, qualified_name: str) -> TestTarget:
     document = ParsedDocument.parse(relative_path, text, Language.PYTHON)
     for unit in extract_units(document):
-        if unit.qualified_name == qualified_name and unit.kind in (UnitKind.FUNCTION, UnitKind.METHOD):
+        if unit.qualified_name != qualified_name:
+            continue
+        if unit.kind in (UnitKind.FUNCTION, UnitKind.METHOD):
             return target_from_unit(root, relative_path, document, unit)
+        if unit.kind.is_test:
+            raise TargetError(f"`{qualified_name}` is a test already; name the function it tests")
+        if unit.kind is UnitKind.CLASS:
+            raise TargetError(f"`{qualified_name}` is a class; name one of its methods ({qualified_name}.METHOD)")
     raise TargetError(f"{relative_path} has no function or method named {qualified_name}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -133,3 +134,50 @@ def test_the_console_script_runs_as_a_subprocess():
     )
     assert result.returncode == 1
     assert "QE302" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["folder", "empty", "read-only"])
+def test_a_report_that_cannot_be_written_is_a_message_and_leaves_nothing_behind(tmp_path, capsys, where):
+    (tmp_path / "m.py").write_text("x = 1\n")
+    output = {"folder": tmp_path, "empty": Path(""), "read-only": tmp_path / "ro" / "out.sarif"}[where]
+    if where == "read-only":
+        (tmp_path / "ro").mkdir()
+        (tmp_path / "ro" / "out.sarif").mkdir()  # a folder in the way: writable by root too
+    assert main(["analyze", str(tmp_path), "--format", "sarif", "-o", str(output)]) == 2
+    assert "aqe: " in capsys.readouterr().err
+    assert not list(tmp_path.rglob(".*tmp*"))
+
+
+def test_a_report_file_gets_ordinary_permissions(tmp_path, capsys):
+    out = tmp_path / "reports" / "aqe.json"
+    assert main(["analyze", str(SHOP), "--format", "json", "-o", str(out), "--fail-on", "never"]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    script = Path(sys.executable).parent / "aqe"
+    process = subprocess.Popen(
+        [str(script), "rules", "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # as `aqe rules | head -0` does, before aqe writes
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("::Cart", "expected FILE::FUNCTION"),
+        ("src/shop/cart.py::Cart", "is a class"),
+        ("tests/test_cart.py::test_add_to_cart", "is a test already"),
+        ("web/cart.ts::Cart", "Python files only"),
+        ("src/shop/nope.py::f", "no such file"),
+    ],
+)
+def test_generate_names_a_target_it_cannot_take_plainly(capsys, target, message):
+    assert main(["generate", target, "--root", str(SHOP), "--no-model"]) == 2
+    assert message in capsys.readouterr().err

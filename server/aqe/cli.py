@@ -265,6 +265,10 @@ def _analyze(args: argparse.Namespace) -> int:
         if analysis.skipped is not None:
             print(analysis.skipped.describe(), file=sys.stderr)
             continue
+        if analysis.has_syntax_errors:
+            shown = Path(analysis.path)
+            shown = shown.relative_to(root) if _inside(shown, root) else shown
+            print(f"aqe: {shown} has syntax errors; only the parts that parse were reviewed", file=sys.stderr)
         findings.extend(analysis.findings)
     from aqe.cli_learning import apply_team_standards
 

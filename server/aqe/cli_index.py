@@ -12,7 +12,7 @@ from pathlib import Path
 from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, _project_root, workspace_root
 from aqe.config import load_settings
 from aqe.index.service import WorkspaceIndex, index_directory
-from aqe.index.store import LoadOutcome, SearchHit
+from aqe.index.store import LoadOutcome, SearchHit, category_matches
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ def search_command(args: argparse.Namespace) -> int:
     if args.k < 1:
         print("aqe search: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if not args.query.strip():
+        print("aqe search: the query is empty", file=sys.stderr)
+        return EXIT_USAGE
     root = workspace_root(args.root, "search")
     if root is None:
         return EXIT_USAGE
@@ -88,8 +91,12 @@ def search_command(args: argparse.Namespace) -> int:
             index.scan()
             index.save()
         hits = index.search(args.query, args.k, args.category)
+        known = sorted(index.store.categories())
     finally:
         index.close()
+    if args.category and not any(category_matches(args.category, category) for category in known):
+        print(f"aqe search: no category {args.category!r}; the index has: {', '.join(known)}", file=sys.stderr)
+        return EXIT_USAGE
     if args.format == "json":
         print(json.dumps([_hit_json(hit) for hit in hits], indent=2))
     else:

@@ -106,7 +106,7 @@ class Engine:
             self._rules = resolved
             self._rule_options = RuleOptions(max_complexity=settings.max_complexity)
         if resolved.unknown:
-            log.warning("unknown rule ids in the 'rules' setting: %s", ", ".join(resolved.unknown))
+            log.info("unknown rule ids in the 'rules' setting: %s", ", ".join(resolved.unknown))
 
     @property
     def unknown_rule_keys(self) -> tuple[str, ...]:

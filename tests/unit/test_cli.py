@@ -181,3 +181,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
 def test_generate_names_a_target_it_cannot_take_plainly(capsys, target, message):
     assert main(["generate", target, "--root", str(SHOP), "--no-model"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_file_with_syntax_errors_is_named_on_stderr(tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("def f(:\n    pass\n")
+    assert main(["analyze", str(tmp_path)]) == 0
+    assert "broken.py has syntax errors" in capsys.readouterr().err

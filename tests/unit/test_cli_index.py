@@ -91,3 +91,12 @@ def test_a_damaged_index_is_reported_once_and_rebuilt(shop: Path, capsys) -> Non
 def test_bad_arguments_are_usage_errors(shop: Path, capsys) -> None:
     assert main(["index", str(shop / "missing")]) == 2
     assert main(["search", "x", "--root", str(shop), "-k", "0"]) == 2
+
+
+def test_search_refuses_an_empty_query_and_names_the_categories_when_one_is_unknown(tmp_path, capsys):
+    (tmp_path / "m.py").write_text("def add(a, b):\n    return a + b\n")
+    assert main(["search", "   ", "--root", str(tmp_path)]) == 2
+    assert main(["search", "add", "--root", str(tmp_path), "--category", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "the query is empty" in err
+    assert "no category 'nope'" in err and "code/source" in err

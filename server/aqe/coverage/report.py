@@ -90,6 +90,8 @@ def render_text(report: CoverageReport) -> str:
     if gaps:
         noun = "file" if files == 1 else "files"
         lines.append(f"{len(gaps)} of {measured} measured functions not fully covered, in {files} {noun}")
+    elif measured == 0:
+        lines.append("No measured function in these files: the coverage data does not cover them.")
     else:
         lines.append(f"All {measured} measured functions are fully covered.")
     return "\n".join(lines) + "\n"

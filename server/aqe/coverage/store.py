@@ -115,7 +115,7 @@ class CoverageStore:
             self.problems = tuple(kept + problems)
             self.generation += 1
         for problem in problems:
-            log.warning("coverage: %s", problem)
+            log.info("coverage: %s", problem)  # callers show `problems` themselves (CLI, diagnostics)
         return True
 
     def _rebuild(self) -> None:

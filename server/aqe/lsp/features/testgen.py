@@ -164,7 +164,7 @@ class TestGenerationFeature:
         message = (
             f"aqe: wrote {', '.join(proven.candidate.test_names)} to {edit.path}: passed {proven.runs} runs, "
             "reaching "
-            f"{gained} more branch arcs ({lines} more lines) of `{result.target.qualified_name}`"
+            f"{gained} branch arcs ({lines} lines) of `{result.target.qualified_name}` that the module's tests do not"
             + (
                 " (expected values observed from the current code)"
                 if "characterisation" in proven.candidate.labels

@@ -287,7 +287,8 @@ def _analyze(args: argparse.Namespace) -> int:
         report = render_text(findings, root, color=color)
     _write(report, args.output)
     if args.format != "text":
-        print(f"aqe: {len(findings)} findings in {files} files", file=sys.stderr)
+        with_findings = len({finding.path for finding in findings})
+        print(f"aqe: {len(findings)} findings in {with_findings} of {files} files read", file=sys.stderr)
     return exit_code(findings, args.fail_on)
 
 

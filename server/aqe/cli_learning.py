@@ -38,6 +38,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=("text", "json"), default="text")
     reset = sub.add_parser("reset", help="forget what was learned about one rule or convention")
     reset.add_argument("subject", help="a rule id (QE205), `convention/<id>` or `model/<category>`")
+    for subcommand in (export, imported, merge, show, reset):  # `aqe state show --root X` works too
+        subcommand.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     conventions = commands.add_parser("conventions", help="the team's conventions as the workspace shows them")
     conventions.add_argument("path", nargs="?", type=Path, default=None, help="the project folder (default: .)")
@@ -69,8 +71,13 @@ def state_command(args: argparse.Namespace) -> int:
         if args.state_command == "import":
             incoming = StateFile.read(args.file)
             store.import_file(incoming)
-            names = ", ".join(origin.name or origin.id for origin in incoming.origins) or "no origins"
-            print(f"aqe: imported {len(incoming.records())} subjects from {names}", file=sys.stderr)
+            own = store.origin_id()
+            taken = [origin for origin in incoming.origins if origin.id != own]
+            names = ", ".join(origin.name or origin.id for origin in taken) or "no other team"
+            subjects = {subject for origin in taken for subject in origin.records}
+            print(f"aqe: imported {len(subjects)} subjects from {names}", file=sys.stderr)
+            if len(taken) < len(incoming.origins):
+                print("aqe: the file's counts from this project itself were skipped", file=sys.stderr)
             return EXIT_OK
         if args.state_command == "merge":
             first, second = StateFile.read(args.first), StateFile.read(args.second)

@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=20, metavar="N", help="show the last N of each (default 20)")
 
     index = commands.add_parser("index", help="build or update the workspace index (code units and QE knowledge)")
-    index.add_argument("path", nargs="?", type=Path, help="the workspace folder (default: the current folder)")
+    index.add_argument(
+        "path", nargs="?", type=Path, help="the workspace folder (default: the project of the current folder)"
+    )
     index.add_argument("--rebuild", action="store_true", help="discard the stored index and build it again")
     index.add_argument("--format", choices=("text", "json"), default="text")
     index.add_argument("-v", "--verbose", action="count", default=0)
@@ -83,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--category", metavar="C", help="only this category: code/tests, code/source, aqe/failure-patterns, ..."
     )
-    search.add_argument("--root", type=Path, help="the workspace folder (default: the current folder)")
+    search.add_argument("--root", type=Path, help="the workspace folder (default: the project of the current folder)")
     search.add_argument("--refresh", action="store_true", help="bring the index up to date with the files first")
     search.add_argument("--format", choices=("text", "json"), default="text")
     search.add_argument("-v", "--verbose", action="count", default=0)

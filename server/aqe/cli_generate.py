@@ -39,7 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     output.add_argument("--write", action="store_true", help="append the proven tests to their test files")
     output.add_argument("--diff", action="store_true", help="print unified diffs of the test files")
     generate.add_argument("--no-model", action="store_true", help="use only the generator that needs no model")
-    generate.add_argument("--root", type=Path, help="the workspace folder (default: the current folder)")
+    generate.add_argument("--root", type=Path, help="the workspace folder (default: the project of the current folder)")
     generate.add_argument("--format", choices=("text", "json"), default="text")
     generate.add_argument("-v", "--verbose", action="count", default=0)
 

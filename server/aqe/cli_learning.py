@@ -22,7 +22,9 @@ STATE_COMMANDS = ("export", "import", "merge", "show", "reset")
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
     state = commands.add_parser("state", help="the learned state: export, import, merge (across teams), show, reset")
-    state.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
+    state.add_argument(
+        "--root", type=Path, default=None, help="the project folder (default: the project of the current folder)"
+    )
     sub = state.add_subparsers(dest="state_command", metavar="SUBCOMMAND")
     export = sub.add_parser("export", help="write the learned state as versioned JSON (stdout by default)")
     export.add_argument("-o", "--output", type=Path, help="write it here instead of stdout")
@@ -42,7 +44,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         subcommand.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     conventions = commands.add_parser("conventions", help="the team's conventions as the workspace shows them")
-    conventions.add_argument("path", nargs="?", type=Path, default=None, help="the project folder (default: .)")
+    conventions.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="the project folder (default: the project of the current folder)",
+    )
     conventions.add_argument("--format", choices=("text", "json"), default="text")
 
 

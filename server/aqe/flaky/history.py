@@ -129,9 +129,14 @@ class History:
         sources: TestSources | None = None,
         run_at: float | None = None,
     ) -> IngestResult:
-        """Store every case of `report` (once: a known report adds nothing)."""
+        """Store every case of `report` (once: a known report adds nothing).
+
+        A truncated report is refused: remembering its digest with part of its results would count the
+        same run again once the complete file (other bytes, another digest) is read."""
         if run_kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {run_kind!r}")
+        if report.truncated:
+            raise ValueError(f"{report.source}: a truncated report is not ingested")
         sources = sources or TestSources(root)
         now = time.time()
         with self._connect() as connection, _transaction(connection):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aqe.flaky.history import History
 from aqe.flaky.identity import TestSources, code_version, identify
-from aqe.flaky.junit import JUnitFormatError, JUnitReport, read_junit
+from aqe.flaky.junit import TRUNCATED, JUnitFormatError, JUnitReport, read_junit
 from aqe.llm.types import CancelToken
 from aqe.sandbox.pytest_command import pytest_environment
 from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
@@ -127,6 +127,8 @@ class FlakyRunner:
             report = read_junit(_junit_path(raw, scratch, index))
         except JUnitFormatError as error:
             return RunRecord(kind, label, 0, 0, result, str(error)), None
+        if report.truncated:
+            return RunRecord(kind, label, 0, 0, result, f"JUnit report: {TRUNCATED}"), None
         self.history.ingest(report, self.root, run_kind=kind, version=version, sources=sources)
         failed = sum(1 for case in report.cases if case.outcome.is_failure)
         passed = sum(1 for case in report.cases if case.outcome.value == "passed")
@@ -189,7 +191,13 @@ def _describe(index: int, total: int | None, record: RunRecord) -> str:
 def ingest_reports(
     history: History, root: Path, paths: Sequence[Path], version: str | None
 ) -> tuple[list[tuple[Path, int, bool]], list[str]]:
-    """Add JUnit reports to the history: (path, results added, already known) and the problems met."""
+    """Add JUnit reports to the history: (path, results added, already known) and the problems met.
+
+    The paths are often a test run's output while that run is still writing it (`aqe flaky report`
+    and the editor read `junitPaths` again and again). A report is stored once, by the digest of its
+    bytes, so a truncated one is left out whole rather than in part: taking in the results before the
+    cut and then the complete file (other bytes) would count that run twice. It is taken in when it is
+    read again complete; one whose run was cut short stays out, and is named every time."""
     added: list[tuple[Path, int, bool]] = []
     problems: list[str] = []
     sources = TestSources(root)
@@ -198,6 +206,9 @@ def ingest_reports(
             report = read_junit(path)
         except (JUnitFormatError, OSError) as error:
             problems.append(str(error))
+            continue
+        if report.truncated:
+            problems.append(f"{path.name}: {TRUNCATED}; not added to the history until it is complete")
             continue
         problems.extend(report.problems)
         result = history.ingest(report, root, version=version, sources=sources)

@@ -111,12 +111,26 @@ def test_an_empty_history_is_a_usage_error(project, capsys):
 
 
 def test_a_damaged_report_is_named_and_the_others_are_still_ingested(project, capsys):
-    (project / "reports" / "broken.xml").write_text("<testsuite><testcase name=")
+    (project / "reports" / "broken.xml").write_text('<testsuite><testcase name="t"/><bad <x/></testsuite>')
     paths = sorted((project / "reports").glob("*.xml"))
     assert main(["flaky", "--root", str(project), "ingest", *map(str, paths)]) == 0
     captured = capsys.readouterr()
-    assert "broken.xml" in captured.err
-    assert captured.out.count("results added") == 11  # the damaged one with the 0 results before its damage
+    assert "broken.xml: malformed XML" in captured.err
+    assert captured.out.count("results added") == 11  # the damaged one with the 1 result before its damage
+
+
+def test_a_report_still_being_written_is_counted_once_when_complete(project, capsys):
+    report = project / "reports" / "run-0.xml"
+    complete = report.read_text()
+    report.write_text(complete[: complete.index("</testcase>") + len("</testcase>")])  # one case of two, so far
+    assert main(["flaky", "--root", str(project), "ingest", str(report)]) == 1
+    captured = capsys.readouterr()
+    assert "run-0.xml: the XML ends early" in captured.err and "not added to the history" in captured.err
+    report.write_text(complete)
+    assert main(["flaky", "--root", str(project), "ingest", str(report)]) == 0
+    assert capsys.readouterr().out == f"{report}: 2 results added\n"
+    assert main(["flaky", "--root", str(project), "report", "--all", "--format", "json"]) == 0
+    assert [test["runs"] for test in json.loads(capsys.readouterr().out)["tests"]] == [1, 1]
 
 
 def test_run_reruns_the_suite_in_the_sandbox(project, capsys):

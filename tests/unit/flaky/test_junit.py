@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -111,12 +114,51 @@ def test_an_error_outranks_a_failure_and_a_skip(tmp_path):
     assert (case.outcome, case.message) == (Outcome.ERROR, "e")
 
 
-def test_truncated_report_keeps_the_cases_before_the_damage(tmp_path):
+def test_truncated_report_keeps_the_cases_before_the_damage_and_says_it_is_cut_short(tmp_path):
     body = "".join(f'<testcase classname="m" name="t{i}" time="0.1"/>' for i in range(5))
     path = _write(tmp_path, f"<testsuites><testsuite>{body}<testcase classname=")
     report = read_junit(path)
     assert [c.name for c in report.cases] == ["t0", "t1", "t2", "t3", "t4"]
-    assert len(report.problems) == 1 and "malformed XML" in report.problems[0]
+    assert report.truncated
+    assert report.problems == ("report.xml: the XML ends early (still being written, or its run was cut short)",)
+
+
+@pytest.mark.parametrize("tail", ["", "<failure>Traceback", "<![CDATA[trace", '<testcase name="a&am'])
+def test_every_way_of_ending_early_is_truncation(tmp_path, tail):
+    report = read_junit(_write(tmp_path, f'<testsuite><testcase classname="m" name="t"/>{tail}'))
+    assert report.truncated and [c.name for c in report.cases] == ["t"]
+
+
+def test_damage_before_the_end_is_not_truncation(tmp_path):
+    path = _write(tmp_path, '<testsuite><testcase classname="m" name="t"/><bad <x/></testsuite>')
+    report = read_junit(path)
+    assert not report.truncated and [c.name for c in report.cases] == ["t"]
+    assert "malformed XML at line 1" in report.problems[0]
+
+
+def test_the_cases_come_from_the_bytes_that_were_hashed(tmp_path):
+    """A report rewritten while it is read: the digest and the cases must describe the same bytes, or
+    the complete version would not be recognised as the one already ingested."""
+    fifo = tmp_path / "report.xml"
+    os.mkfifo(fifo)  # each open of a FIFO reads what the next writer writes: two reads see two files
+    first = b'<testsuite><testcase classname="m" name="first"/></testsuite>'
+    second = b'<testsuite><testcase classname="m" name="second"/></testsuite>'
+
+    def write() -> None:
+        for data in (first, second):
+            with open(fifo, "wb") as handle:
+                handle.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    report = read_junit(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the second write finish, if nobody read it
+    try:
+        writer.join(timeout=10)
+    finally:
+        os.close(reader)
+    assert report.digest == hashlib.sha256(first).hexdigest()
+    assert [c.name for c in report.cases] == ["first"]
 
 
 def test_a_case_without_a_name_is_skipped_and_named(tmp_path):

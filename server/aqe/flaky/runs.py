@@ -135,11 +135,13 @@ class FlakyRunner:
         return RunRecord(kind, label, passed, failed, result, "; ".join(report.problems) or None), report
 
     def run(self, tests: Sequence[str], runs: int, cancel: CancelToken | None = None) -> FlakyRunSummary:
-        """Blocking; returns early (cancelled=True) when `cancel` is set."""
+        """Blocking; returns early (cancelled=True) when `cancel` is set. Raises HistoryError before
+        running anything when the history cannot be written."""
         import tempfile
 
         cancel = cancel or CancelToken()
         plan = RunPlan.for_budget(runs)
+        self.history.check_writable()
         version = code_version(self.root)
         sources = TestSources(self.root)
         records: list[RunRecord] = []

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
+import aqe
 from aqe.cli import main
 
 TEST_FILE = textwrap.dedent(
@@ -145,3 +150,41 @@ def test_explain_asks_the_local_model(project, capsys):
     assert main(["flaky", "--root", str(project), "report", "--explain", "--format", "json"]) == 0
     coin = json.loads(capsys.readouterr().out)["tests"][0]
     assert isinstance(coin.get("modelExplanation"), str)
+
+
+def test_ingest_into_a_history_that_cannot_be_created_is_a_clear_error(project, capsys):
+    (project / ".aqe").write_text("a file where the history's folder should be")
+    assert main(["flaky", "--root", str(project), "ingest", str(project / "reports" / "run-0.xml")]) == 1
+    assert capsys.readouterr().err == (
+        f"aqe flaky: {project / '.aqe'}: cannot create the folder for the test history (File exists)\n"
+    )
+
+
+def test_run_checks_that_the_history_can_be_written_before_running_anything(project, capsys):
+    (project / ".aqe").write_text("a file where the history's folder should be")
+    assert main(["flaky", "--root", str(project), "run", "-n", "2", "tests/test_game.py::test_stable"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot create the folder for the test history" in err and "run 1" not in err
+
+
+def _read_only_mounts_work() -> bool:
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _read_only_mounts_work(), reason="needs unprivileged user and mount namespaces")
+@pytest.mark.parametrize("command", [["ingest", "reports/run-0.xml"], ["run", "-n", "2"]])
+def test_a_read_only_project_gets_a_message_not_a_traceback(project, command):
+    """The project really on a read-only mount (a bind mount of it, in a private mount namespace)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(aqe.__file__).resolve().parents[1])}
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && cd "$1" && shift && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(project), sys.executable, "-m", "aqe", "flaky", *command],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr.splitlines()[-1:]) == (
+        1,
+        [f"aqe flaky: {project / '.aqe'}: cannot create the folder for the test history (Read-only file system)"],
+    )
+    assert "Traceback" not in result.stderr and "run 1" not in result.stderr

@@ -520,7 +520,7 @@ def _flaky(args: argparse.Namespace) -> int:
 
 
 def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: History) -> int:
-    from aqe.flaky.runs import FlakyRunner
+    from aqe.flaky.runs import FlakyRunner, TestsNotRunnable
     from aqe.sandbox.pytest_command import project_python
     from aqe.sandbox.runner import SandboxRefused, SandboxRunner
 
@@ -544,6 +544,9 @@ def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, his
     except SandboxRefused as error:
         print(f"aqe flaky run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except TestsNotRunnable as error:
+        print(f"aqe flaky run: {error}", file=sys.stderr)
+        return EXIT_USAGE if error.usage else EXIT_FINDINGS
     notes = {note for record in summary.runs for note in record.sandbox.notes}
     for note in sorted(notes):
         print(f"aqe flaky: sandbox: {note}", file=sys.stderr)

@@ -74,6 +74,12 @@ class TestCaseResult:
     attempt: int = 0
     """0 for the final outcome; 1, 2, ... for earlier failed attempts a rerun plugin recorded."""
 
+    @property
+    def is_collection_error(self) -> bool:
+        """pytest's stand-in for a module it could not import: an error named after the module, with
+        no classname. It is no test's outcome (the module's tests did not run)."""
+        return self.outcome is Outcome.ERROR and not self.classname and self.message.startswith("collection failure")
+
 
 @dataclass(frozen=True)
 class JUnitReport:

@@ -8,8 +8,11 @@ is a JUnit report ingested into the history with its kind, so verdicts can compa
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,25 @@ class RunPlan:
         alone = max(1, runs // 5)
         suite = runs - alone
         return cls(in_order=(suite + 1) // 2, shuffled=suite // 2, alone=alone)
+
+
+class TestsNotRunnable(Exception):
+    """pytest could not run the tests asked for on the first run (none to be found, or they do not
+    import): every later run would end the same way, so the runs stop there with nothing recorded."""
+
+    __test__ = False  # a name pytest would otherwise try to collect
+
+    def __init__(self, message: str, *, usage: bool) -> None:
+        super().__init__(message)
+        self.usage = usage
+        """The tests named do not exist or there are none (pytest's exits 4 and 5): the caller's to fix."""
+
+
+_NOT_RUN = frozenset({2, 3, 4, 5})
+"""pytest's exits for a session that did not run the tests: 2 interrupted (collection errors among
+them), 3 internal error, 4 usage error (a path or node id not found), 5 no tests collected."""
+_USAGE = frozenset({4, 5})
+_SANDBOX_PATH = re.compile(r"\S*/aqe-sandbox-[^/\s]*/work/")
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,9 @@ class FlakyRunner:
         cancel: CancelToken,
     ) -> tuple[RunRecord, JUnitReport | None]:
         result = self.runner.run(self._spec(tests, order), cancel)
+        if result.exit_code in _NOT_RUN:
+            # Whatever report there is holds no test outcomes (a collection error is not one): keep none.
+            return RunRecord(kind, label, 0, 0, result, _not_run(result, tests)), None
         raw = result.artifacts.get(REPORT_NAME)
         if raw is None:
             reason = result.stopped_reason or (result.stderr_tail.strip().splitlines() or ["no report"])[-1]
@@ -156,6 +181,9 @@ class FlakyRunner:
                     break
                 index += 1
                 record, report = self._one(tests, order, kind, label, scratch, index, version, sources, cancel)
+                code = record.sandbox.exit_code
+                if code in _NOT_RUN and not records:
+                    raise TestsNotRunnable(record.problem or f"pytest exited {code}", usage=code in _USAGE)
                 records.append(record)
                 self.progress(_describe(index, len(schedule), record))
                 for case in report.cases if report else ():
@@ -174,6 +202,38 @@ class FlakyRunner:
                     records.append(record)
                     self.progress(_describe(index, None, record))
         return FlakyRunSummary(version, tuple(records), tuple(suspects), cancel.cancelled)
+
+
+def _not_run(result: SandboxResult, tests: Sequence[str]) -> str:
+    """Why pytest ran no tests, in its own words where it gives them (paths inside the sandbox made
+    relative to the project again)."""
+    code = result.exit_code
+    out = _SANDBOX_PATH.sub("", result.stdout_tail).strip().splitlines()
+    err = _SANDBOX_PATH.sub("", result.stderr_tail).strip().splitlines()
+    asked = " ".join(tests) if tests else "the project"
+    last = next((line.strip() for line in reversed(err or out) if line.strip()), "no output")
+    if code == 5:
+        why = f"pytest collected no tests from {asked}"
+    elif code == 4:
+        start = max((i for i, line in enumerate(err) if line.startswith("ERROR: ")), default=None)
+        detail = last
+        if start is not None:
+            block = [err[start].removeprefix("ERROR: ")]
+            block += [line.strip() for line in itertools.takewhile(str.strip, err[start + 1 : start + 3])]
+            detail = " ".join(block)
+        why = f"pytest cannot run {asked}: {detail}"
+    elif code == 2:
+        failed = [line.removeprefix("ERROR ").split(" - ", 1)[0] for line in out if line.startswith("ERROR ")]
+        if failed:
+            cause = next((line[1:].strip() for line in reversed(out) if line.startswith("E ")), None)
+            why = f"pytest could not collect {', '.join(failed)}" + (
+                f" ({cause})" if cause and len(failed) == 1 else ""
+            )
+        else:
+            why = f"pytest was interrupted: {next((line for line in reversed(out) if line.strip()), last)}"
+    else:
+        why = f"pytest stopped with an internal error: {last}"
+    return f"{why}; nothing was recorded (pytest exited {code})"
 
 
 def _describe(index: int, total: int | None, record: RunRecord) -> str:
@@ -213,6 +273,12 @@ def ingest_reports(
             problems.append(f"{path.name}: {TRUNCATED}; not added to the history until it is complete")
             continue
         problems.extend(report.problems)
+        uncollected = [case.name for case in report.cases if case.is_collection_error]
+        if uncollected:
+            problems.append(
+                f"{path.name}: pytest could not collect {', '.join(uncollected)}; left out (not a test result)"
+            )
+            report = dataclasses.replace(report, cases=tuple(c for c in report.cases if not c.is_collection_error))
         result = history.ingest(report, root, version=version, sources=sources)
         added.append((path, result.added, result.already_known))
     return added, problems

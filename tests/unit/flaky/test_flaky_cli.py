@@ -145,6 +145,60 @@ def test_run_reruns_the_suite_in_the_sandbox(project, capsys):
     assert "3 runs done, 0 tests failed at least once" in err
 
 
+@pytest.mark.parametrize(
+    ("tests", "says"),
+    [
+        (["tests/nope.py"],
+         "aqe flaky run: pytest cannot run tests/nope.py: file or directory not found: tests/nope.py"),
+        (["tests/test_game.py::nope"],
+         "aqe flaky run: pytest cannot run tests/test_game.py::nope: not found: tests/test_game.py::nope "
+         "(no match in any of [<Module test_game.py>])"),
+    ],
+)  # fmt: skip
+def test_run_of_tests_pytest_cannot_find_is_a_usage_error(project, capsys, tests, says):
+    assert main(["flaky", "--root", str(project), "run", "-n", "2", *tests]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"{says}; nothing was recorded (pytest exited 4)"
+    assert "runs done" not in err
+
+
+def test_run_of_a_project_without_tests_is_a_usage_error(tmp_path, capsys):
+    assert main(["flaky", "--root", str(tmp_path), "run", "-n", "2"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "aqe flaky run: pytest collected no tests from the project; nothing was recorded (pytest exited 5)"
+    )
+
+
+def test_run_of_a_suite_that_cannot_be_collected_stops_and_records_nothing(project, capsys):
+    (project / "tests" / "test_broken.py").write_text("def test_a(:\n    pass\n")
+    assert main(["flaky", "--root", str(project), "run", "-n", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "aqe flaky run: pytest could not collect tests/test_broken.py (SyntaxError: invalid syntax); "
+        "nothing was recorded (pytest exited 2)"
+    )
+    assert "run 2" not in err
+    assert main(["flaky", "--root", str(project), "report"]) == 2
+    assert "no test history yet" in capsys.readouterr().err
+
+
+def test_a_collection_error_in_an_ingested_report_is_not_a_test(project, capsys):
+    broken = (
+        '<testsuite><testcase classname="" name="tests.test_broken" time="0.000">'
+        '<error message="collection failure">E   SyntaxError: invalid syntax</error></testcase>'
+        '<testcase classname="tests.test_game" name="test_stable" time="0.01"/></testsuite>'
+    )
+    (project / "reports" / "broken.xml").write_text(broken)
+    assert main(["flaky", "--root", str(project), "ingest", str(project / "reports" / "broken.xml")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.endswith("broken.xml: 1 results added\n")
+    assert "broken.xml: pytest could not collect tests.test_broken; left out (not a test result)" in captured.err
+    main(["flaky", "--root", str(project), "report", "--all", "--format", "json"])
+    assert [test["testId"] for test in json.loads(capsys.readouterr().out)["tests"]] == [
+        "tests/test_game.py::test_stable"
+    ]
+
+
 def test_explain_asks_the_local_model(project, capsys):
     (project / "pyproject.toml").write_text('[tool.aqe]\njunitPaths = ["reports/*.xml"]\n')
     assert main(["flaky", "--root", str(project), "report", "--explain", "--format", "json"]) == 0

@@ -137,6 +137,41 @@ def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_te
     assert not (flaky_project / ".aqe-junit.xml").exists()
 
 
+def test_a_run_pytest_could_not_collect_is_not_recorded_and_the_others_go_on(flaky_project):
+    (flaky_project / "conftest.py").write_text(
+        textwrap.dedent(
+            """\
+            import os
+
+
+            def pytest_configure(config):
+                if config.getoption("--aqe-order"):
+                    os.environ["BREAK_COLLECTION"] = "1"
+            """
+        )
+    )
+    (flaky_project / "tests" / "test_fragile.py").write_text(
+        'import os\n\nif os.environ.get("BREAK_COLLECTION"):\n    raise ImportError("only when shuffled")\n\n\n'
+        "def test_fragile():\n    assert True\n"
+    )
+    history = History.for_workspace(flaky_project, ".aqe")
+    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
+                         memory_bytes=None, allow_network=False)  # fmt: skip
+    summary = runner.run(["tests/test_fragile.py"], 4)
+    suite = [r for r in summary.runs if r.kind == "suite"]
+    shuffled = [r for r in summary.runs if r.kind == "shuffled"]
+    assert suite and all((r.passed, r.failed, r.problem) == (1, 0, None) for r in suite)
+    assert shuffled and all(
+        r.problem == "pytest could not collect tests/test_fragile.py (ImportError: only when shuffled); "
+        "nothing was recorded (pytest exited 2)"
+        for r in shuffled
+    )
+    assert summary.suspects == ()
+    rows = history.rows()
+    assert {r.test_id for r in rows} == {"tests/test_fragile.py::test_fragile"}
+    assert len(rows) == len(suite)
+
+
 def test_an_untrusted_workspace_is_never_rerun(flaky_project):
     history = History.for_workspace(flaky_project, ".aqe")
     runner = FlakyRunner(flaky_project, SandboxRunner(trusted=False), history, sys.executable, timeout_s=60,

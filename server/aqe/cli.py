@@ -107,9 +107,19 @@ def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
     flaky = commands.add_parser("flaky", help="flaky tests: rerun them, ingest JUnit reports, report verdicts")
     flaky.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
     flaky_commands = flaky.add_subparsers(dest="flaky_command", metavar="SUBCOMMAND")
-    run = flaky_commands.add_parser("run", help="run the tests N times (in order, shuffled, alone) in the sandbox")
+    run = flaky_commands.add_parser(
+        "run", help="run every test N times in the sandbox (in order, shuffled), then the ones that failed alone"
+    )
     run.add_argument("tests", nargs="*", help="pytest paths or node ids (default: the project's whole suite)")
-    run.add_argument("-n", "--runs", type=int, default=None, metavar="N", help="runs per test (default: flakyReruns)")
+    run.add_argument(
+        "-n",
+        "--runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs of the tests, half in order and half shuffled; each test that fails in any of them then runs "
+        "N/5 more times alone (at least once). Default: flakyReruns",
+    )
     report = flaky_commands.add_parser("report", help="the verdicts from the history")
     report.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     report.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")

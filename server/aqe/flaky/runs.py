@@ -1,9 +1,12 @@
 """`aqe flaky run`: make history by running the tests again and again, in the sandbox.
 
-A budget of N runs per test is spent as (by default, N = 20): 80% whole-suite runs, half in the
-project's order and half shuffled with a seed, then 20% runs alone for every test that failed at
-least once — the runs that tell "fails because of an earlier test" from "fails by itself". Every run
-is a JUnit report ingested into the history with its kind, so verdicts can compare them.
+N runs per test (by default N = 20) means every test runs at least N times: N whole-suite runs,
+half in the project's order and half shuffled with a seed, then N/5 more runs (at least one) alone
+for every test that failed at least once — the runs that tell "fails because of an earlier test" from
+"fails by itself". So a test that never failed has N runs and one that failed N + N/5. (The alone
+runs are not taken out of the N: only the tests that failed get them, and the others would be left
+with fewer runs than asked for.) Every run is a JUnit report ingested into the history with its
+kind, so verdicts can compare them.
 """
 
 from __future__ import annotations
@@ -37,11 +40,10 @@ class RunPlan:
 
     @classmethod
     def for_budget(cls, runs: int) -> RunPlan:
+        """`runs` suite runs (in order and shuffled), plus `alone` runs for each test that failed."""
         if runs < 2:
             raise ValueError("a flaky run needs at least 2 runs per test")
-        alone = max(1, runs // 5)
-        suite = runs - alone
-        return cls(in_order=(suite + 1) // 2, shuffled=suite // 2, alone=alone)
+        return cls(in_order=(runs + 1) // 2, shuffled=runs // 2, alone=max(1, runs // 5))
 
 
 class TestsNotRunnable(Exception):

@@ -138,11 +138,14 @@ def test_a_report_still_being_written_is_counted_once_when_complete(project, cap
     assert [test["runs"] for test in json.loads(capsys.readouterr().out)["tests"]] == [1, 1]
 
 
-def test_run_reruns_the_suite_in_the_sandbox(project, capsys):
-    assert main(["flaky", "--root", str(project), "run", "-n", "4", "tests/test_game.py::test_stable"]) == 0
+def test_run_runs_each_test_n_times_in_the_sandbox(project, capsys):
+    assert main(["flaky", "--root", str(project), "run", "-n", "3", "tests/test_game.py::test_stable"]) == 0
     err = capsys.readouterr().err
-    assert "run 1/3 in order 1/2: 1 passed, 0 failed" in err
+    assert "run 1/3 in order 1/2: 1 passed, 0 failed" in err and "run 3/3 shuffled (seed 1): 1 passed" in err
     assert "3 runs done, 0 tests failed at least once" in err
+    assert main(["flaky", "--root", str(project), "report", "--format", "json"]) == 0
+    (stable,) = json.loads(capsys.readouterr().out)["tests"]
+    assert (stable["testId"], stable["runs"]) == ("tests/test_game.py::test_stable", 3)
 
 
 @pytest.mark.parametrize(

@@ -84,9 +84,10 @@ def test_quotes_in_the_reason_are_kept_valid_python(tmp_path):
     compile(_apply(text, edits), "test_t.py", "exec")
 
 
-def test_the_run_budget_is_split_between_suite_shuffled_and_alone():
-    assert RunPlan.for_budget(20) == RunPlan(in_order=8, shuffled=8, alone=4)
-    assert RunPlan.for_budget(2) == RunPlan(in_order=1, shuffled=0, alone=1)
+def test_every_test_runs_n_times_in_the_suite_and_one_that_failed_a_fifth_as_often_alone():
+    assert RunPlan.for_budget(20) == RunPlan(in_order=10, shuffled=10, alone=4)
+    assert RunPlan.for_budget(3) == RunPlan(in_order=2, shuffled=1, alone=1)
+    assert RunPlan.for_budget(2) == RunPlan(in_order=1, shuffled=1, alone=1)
     with pytest.raises(ValueError):
         RunPlan.for_budget(1)
 
@@ -125,11 +126,16 @@ def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_te
         allow_network=False, progress=messages.append,
     )  # fmt: skip
     summary = runner.run([], 6)
-    assert [r.kind for r in summary.runs][:5] == ["suite", "suite", "suite", "shuffled", "shuffled"]
+    assert [r.kind for r in summary.runs][:6] == ["suite", "suite", "suite", "shuffled", "shuffled", "shuffled"]
     assert summary.suspects == ("tests/test_mixed.py::test_needs_setup",)
-    assert [r.kind for r in summary.runs][5:] == ["isolated"]
+    assert [r.kind for r in summary.runs][6:] == ["isolated"]
     assert len(messages) == len(summary.runs)
     verdicts = {v.test_id: v for v in analyze(history.rows(), flaky_project)}
+    assert {test_id: v.score.runs for test_id, v in verdicts.items()} == {
+        "tests/test_mixed.py::test_stable": 6,
+        "tests/test_mixed.py::test_sets_up": 6,
+        "tests/test_mixed.py::test_needs_setup": 7,  # and once alone
+    }
     needs = verdicts["tests/test_mixed.py::test_needs_setup"]
     assert needs.score.by_kind["isolated"].failures == 1
     assert needs.score.by_kind["suite"].failures == 3  # it runs before test_sets_up in file order

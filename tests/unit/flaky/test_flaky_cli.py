@@ -209,6 +209,16 @@ def test_explain_asks_the_local_model(project, capsys):
     assert isinstance(coin.get("modelExplanation"), str)
 
 
+def test_a_test_with_a_few_runs_is_not_called_stable(project, capsys):
+    for report in sorted((project / "reports").glob("*.xml"))[2:]:
+        report.unlink()
+    (project / "pyproject.toml").write_text('[tool.aqe]\njunitPaths = ["reports/*.xml"]\n')
+    assert main(["flaky", "--root", str(project), "report", "--all"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "tests/test_game.py::test_stable  not enough runs to tell: 0 flips in 2 runs (fails 0%, 95% CI 0-66%)" in out
+    assert out[-1] == "1 flaky, 0 failing, 0 stable, 1 with too few runs, of 2 tests"
+
+
 def test_ingest_into_a_history_that_cannot_be_created_is_a_clear_error(project, capsys):
     (project / ".aqe").write_text("a file where the history's folder should be")
     assert main(["flaky", "--root", str(project), "ingest", str(project / "reports" / "run-0.xml")]) == 1

@@ -637,7 +637,7 @@ def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, hist
 
 
 def _explain_flaky(verdicts: list[TestVerdict], root: Path, settings: Settings) -> dict[str, str]:
-    from aqe.flaky.explain import OPTIONS, explanation_prompt
+    from aqe.flaky.explain import OPTIONS, explanation_prompt, tidy_answer
     from aqe.flaky.identity import TestIdentity, TestSources
     from aqe.flaky.scoring import Verdict
     from aqe.llm.factory import build_router
@@ -657,7 +657,7 @@ def _explain_flaky(verdicts: list[TestVerdict], root: Path, settings: Settings) 
             except ProviderError as error:
                 print(f"aqe flaky report: the model could not explain {verdict.test_id}: {error}", file=sys.stderr)
                 break
-            answers[verdict.test_id] = completion.text.strip()
+            answers[verdict.test_id] = tidy_answer(completion.text)
     finally:
         router.close()
     return answers

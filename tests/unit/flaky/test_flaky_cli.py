@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -207,6 +208,9 @@ def test_explain_asks_the_local_model(project, capsys):
     assert main(["flaky", "--root", str(project), "report", "--explain", "--format", "json"]) == 0
     coin = json.loads(capsys.readouterr().out)["tests"][0]
     assert isinstance(coin.get("modelExplanation"), str)
+    sentences = [re.sub(r"^[#\s\d.)-]*", "", line) for line in coin["modelExplanation"].splitlines()]
+    sentences = [sentence for sentence in sentences if sentence]
+    assert len(sentences) == len(set(sentences))  # a small model that loops on one sentence says it once
 
 
 def test_a_test_with_a_few_runs_is_not_called_stable(project, capsys):

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
     flaky = commands.add_parser("flaky", help="flaky tests: rerun them, ingest JUnit reports, report verdicts")
     flaky.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
+    flaky.set_defaults(flaky_help=flaky.format_help)
     flaky_commands = flaky.add_subparsers(dest="flaky_command", metavar="SUBCOMMAND")
     run = flaky_commands.add_parser(
         "run", help="run every test N times in the sandbox (in order, shuffled), then the ones that failed alone"
@@ -179,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _privacy_audit(args)
     if args.command == "coverage":
         return _coverage(args)
-    if args.command == "flaky" and args.flaky_command in ("run", "report", "ingest"):
+    if args.command == "flaky":
         return _flaky(args)
     if args.command == "state":
         from aqe.cli_learning import state_command
@@ -510,6 +511,9 @@ def _flaky(args: argparse.Namespace) -> int:
     from aqe.config import load_settings
     from aqe.flaky.history import History, HistoryError
 
+    if args.flaky_command is None:
+        sys.stderr.write(args.flaky_help())
+        return EXIT_USAGE
     root = (args.root or Path.cwd()).resolve()
     if not root.is_dir():
         print(f"aqe flaky: no such folder: {root}", file=sys.stderr)

@@ -223,6 +223,13 @@ def test_a_test_with_a_few_runs_is_not_called_stable(project, capsys):
     assert out[-1] == "1 flaky, 0 failing, 0 stable, 1 with too few runs, of 2 tests"
 
 
+def test_flaky_without_a_subcommand_shows_the_flaky_help(capsys):
+    assert main(["flaky"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: aqe flaky ")
+    assert all(f"    {command} " in err for command in ("run", "report", "ingest"))
+
+
 def test_ingest_into_a_history_that_cannot_be_created_is_a_clear_error(project, capsys):
     (project / ".aqe").write_text("a file where the history's folder should be")
     assert main(["flaky", "--root", str(project), "ingest", str(project / "reports" / "run-0.xml")]) == 1

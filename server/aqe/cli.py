@@ -565,18 +565,32 @@ def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, his
     for note in sorted(notes):
         print(f"aqe flaky: sandbox: {note}", file=sys.stderr)
     problems = [record for record in summary.runs if record.problem and not (record.passed or record.failed)]
+    without = f" ({len(problems)} without results)" if problems else ""
     print(
-        f"aqe flaky: {len(summary.runs)} runs done, {len(summary.suspects)} tests failed at least once; "
-        "see `aqe flaky report`",
+        f"aqe flaky: {_counted(len(summary.runs), 'run')} done{without}, "
+        f"{_counted(len(summary.suspects), 'test')} failed at least once; see `aqe flaky report`",
         file=sys.stderr,
     )
     return EXIT_FINDINGS if problems and len(problems) == len(summary.runs) else EXIT_OK
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
     from aqe.flaky.identity import code_version
     from aqe.flaky.runs import expand_patterns, ingest_reports
 
+    missing = [path for path in args.reports if not path.exists()]
+    if missing:
+        print(f"aqe flaky ingest: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    folders = [path for path in args.reports if path.is_dir()]
+    if folders:
+        names = ", ".join(map(str, folders))
+        print(f"aqe flaky ingest: a folder, not a JUnit report: {names} (name the report files in it)", file=sys.stderr)
+        return EXIT_USAGE
     paths = list(args.reports) or expand_patterns(root, settings.junit_paths)
     if not paths:
         print("aqe flaky ingest: no reports given and none match the junitPaths setting", file=sys.stderr)

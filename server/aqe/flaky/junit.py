@@ -124,6 +124,8 @@ def _message(element) -> str:  # type: ignore[no-untyped-def]
 def read_junit(path: Path) -> JUnitReport:
     try:
         size = path.stat().st_size
+        if path.is_dir():
+            raise JUnitFormatError(f"{path.name}: a folder, not a JUnit report")
         if size > MAX_REPORT_BYTES:
             raise JUnitFormatError(
                 f"{path.name}: {size / 1e6:.0f} MB is over the {MAX_REPORT_BYTES / 1e6:.0f} MB limit"

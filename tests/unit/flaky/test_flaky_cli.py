@@ -223,6 +223,23 @@ def test_a_test_with_a_few_runs_is_not_called_stable(project, capsys):
     assert out[-1] == "1 flaky, 0 failing, 0 stable, 1 with too few runs, of 2 tests"
 
 
+def test_run_counts_in_words(project, capsys):
+    (project / "tests" / "test_game.py").write_text("def test_broken():\n    assert False\n")
+    assert main(["flaky", "--root", str(project), "run", "-n", "2"]) == 0
+    assert "3 runs done, 1 test failed at least once" in capsys.readouterr().err
+
+
+def test_ingest_of_a_missing_report_or_a_folder_is_a_usage_error(project, capsys):
+    missing = project / "reports" / "nope.xml"
+    assert main(["flaky", "--root", str(project), "ingest", str(missing)]) == 2
+    assert capsys.readouterr().err == f"aqe flaky ingest: no such file: {missing}\n"
+    folder = project / "reports"
+    assert main(["flaky", "--root", str(project), "ingest", str(folder)]) == 2
+    assert capsys.readouterr().err == (
+        f"aqe flaky ingest: a folder, not a JUnit report: {folder} (name the report files in it)\n"
+    )
+
+
 def test_flaky_without_a_subcommand_shows_the_flaky_help(capsys):
     assert main(["flaky"]) == 2
     err = capsys.readouterr().err

@@ -184,6 +184,11 @@ def test_something_that_is_not_junit_is_a_clear_error(tmp_path):
         read_junit(_write(tmp_path, ""))
 
 
+def test_a_folder_is_named_as_one(tmp_path):
+    with pytest.raises(JUnitFormatError, match=f"^{tmp_path.name}: a folder, not a JUnit report$"):
+        read_junit(tmp_path)
+
+
 def test_a_report_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     path = _write(tmp_path, '<testsuite><testcase name="t"/></testsuite>')
     monkeypatch.setattr(junit, "MAX_REPORT_BYTES", 10)

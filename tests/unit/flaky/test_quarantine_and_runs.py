@@ -178,6 +178,22 @@ def test_a_run_pytest_could_not_collect_is_not_recorded_and_the_others_go_on(fla
     assert len(rows) == len(suite)
 
 
+def test_a_run_whose_report_was_cut_short_is_not_recorded(flaky_project):
+    (flaky_project / "conftest.py").write_text(
+        "def pytest_unconfigure(config):\n"
+        "    with open('.aqe-junit.xml', 'r+b') as report:  # after pytest wrote it\n"
+        "        report.truncate(report.seek(0, 2) - 30)\n"
+    )
+    history = History.for_workspace(flaky_project, ".aqe")
+    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
+                         memory_bytes=None, allow_network=False)  # fmt: skip
+    summary = runner.run(["tests/test_mixed.py::test_stable"], 2)
+    assert [r.problem for r in summary.runs] == [
+        "JUnit report: the XML ends early (still being written, or its run was cut short)"
+    ] * 2
+    assert history.rows() == []
+
+
 def test_an_untrusted_workspace_is_never_rerun(flaky_project):
     history = History.for_workspace(flaky_project, ".aqe")
     runner = FlakyRunner(flaky_project, SandboxRunner(trusted=False), history, sys.executable, timeout_s=60,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -136,23 +137,41 @@ def test_damage_before_the_end_is_not_truncation(tmp_path):
     assert "malformed XML at line 1" in report.problems[0]
 
 
+def _open_here(path: Path) -> bool:
+    """Whether this process holds `path` open (its reader, in another thread)."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                return True
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="watches /proc/self/fd")
 def test_the_cases_come_from_the_bytes_that_were_hashed(tmp_path):
     """A report rewritten while it is read: the digest and the cases must describe the same bytes, or
-    the complete version would not be recognised as the one already ingested."""
+    the complete version would not be recognised as the one already ingested. A FIFO is a file whose
+    every opening reads what the next writer writes: a reader that opens it twice sees two reports."""
     fifo = tmp_path / "report.xml"
-    os.mkfifo(fifo)  # each open of a FIFO reads what the next writer writes: two reads see two files
+    os.mkfifo(fifo)
     first = b'<testsuite><testcase classname="m" name="first"/></testsuite>'
     second = b'<testsuite><testcase classname="m" name="second"/></testsuite>'
+    second_ready = threading.Event()
 
     def write() -> None:
-        for data in (first, second):
-            with open(fifo, "wb") as handle:
-                handle.write(data)
+        with open(fifo, "wb") as handle:  # waits for the first opening
+            handle.write(first)
+        deadline = time.monotonic() + 10
+        while _open_here(fifo) and time.monotonic() < deadline:  # until that reader is done with it
+            time.sleep(0.001)
+        second_ready.set()
+        with open(fifo, "wb") as handle:  # waits for a second opening
+            handle.write(second)
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     report = read_junit(fifo)
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the second write finish, if nobody read it
+    assert second_ready.wait(10)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the second opening, if read_junit made none
     try:
         writer.join(timeout=10)
     finally:

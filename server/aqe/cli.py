@@ -600,7 +600,7 @@ def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, hist
     for problem in problems:
         print(f"aqe flaky ingest: {problem}", file=sys.stderr)
     for path, count, known in added:
-        state = "already in the history" if known else f"{count} results added"
+        state = "already in the history" if known else f"{_counted(count, 'result')} added"
         print(f"{path}: {state}")
     return EXIT_OK if added else EXIT_FINDINGS
 

@@ -25,7 +25,7 @@ from aqe.flaky.identity import TestSources, code_version, identify
 from aqe.flaky.junit import TRUNCATED, JUnitFormatError, JUnitReport, read_junit
 from aqe.llm.types import CancelToken
 from aqe.sandbox.pytest_command import pytest_environment
-from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
+from aqe.sandbox.runner import WORK_FOLDER, SandboxResult, SandboxRunner, SandboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ _NOT_RUN = frozenset({2, 3, 4, 5})
 """pytest's exits for a session that did not run the tests: 2 interrupted (collection errors among
 them), 3 internal error, 4 usage error (a path or node id not found), 5 no tests collected."""
 _USAGE = frozenset({4, 5})
-_SANDBOX_PATH = re.compile(r"\S*/aqe-sandbox-[^/\s]*/work/")
+_SANDBOX_PATH = re.compile(rf"\S*/aqe-sandbox-[^/\s]*/{WORK_FOLDER}/")
+"""The project's copy inside a sandbox, as pytest names paths in it."""
 
 
 @dataclass(frozen=True)

@@ -108,10 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
     flaky = commands.add_parser("flaky", help="flaky tests: rerun them, ingest JUnit reports, report verdicts")
     flaky.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
+    flaky.set_defaults(flaky_help=flaky.format_help)
     flaky_commands = flaky.add_subparsers(dest="flaky_command", metavar="SUBCOMMAND")
-    run = flaky_commands.add_parser("run", help="run the tests N times (in order, shuffled, alone) in the sandbox")
+    run = flaky_commands.add_parser(
+        "run", help="run every test N times in the sandbox (in order, shuffled), then the ones that failed alone"
+    )
     run.add_argument("tests", nargs="*", help="pytest paths or node ids (default: the project's whole suite)")
-    run.add_argument("-n", "--runs", type=int, default=None, metavar="N", help="runs per test (default: flakyReruns)")
+    run.add_argument(
+        "-n",
+        "--runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs of the tests, half in order and half shuffled; each test that fails in any of them then runs "
+        "N/5 more times alone (at least once). Default: flakyReruns",
+    )
     report = flaky_commands.add_parser("report", help="the verdicts from the history")
     report.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     report.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
@@ -179,7 +190,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return _privacy_audit(args)
     if args.command == "coverage":
         return _coverage(args)
-    if args.command == "flaky" and args.flaky_command in ("run", "report", "ingest"):
+    if args.command == "flaky":
         return _flaky(args)
     if args.command == "state":
         from aqe.cli_learning import state_command
@@ -515,6 +526,9 @@ def _flaky(args: argparse.Namespace) -> int:
     from aqe.config import load_settings
     from aqe.flaky.history import History, HistoryError
 
+    if args.flaky_command is None:
+        sys.stderr.write(args.flaky_help())
+        return EXIT_USAGE
     root = (args.root or Path.cwd()).resolve()
     if not root.is_dir():
         print(f"aqe flaky: no such folder: {root}", file=sys.stderr)
@@ -535,7 +549,7 @@ def _flaky(args: argparse.Namespace) -> int:
 
 
 def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: History) -> int:
-    from aqe.flaky.runs import FlakyRunner
+    from aqe.flaky.runs import FlakyRunner, TestsNotRunnable
     from aqe.sandbox.pytest_command import project_python
     from aqe.sandbox.runner import SandboxRefused, SandboxRunner
 
@@ -559,22 +573,39 @@ def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, his
     except SandboxRefused as error:
         print(f"aqe flaky run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except TestsNotRunnable as error:
+        print(f"aqe flaky run: {error}", file=sys.stderr)
+        return EXIT_USAGE if error.usage else EXIT_FINDINGS
     notes = {note for record in summary.runs for note in record.sandbox.notes}
     for note in sorted(notes):
         print(f"aqe flaky: sandbox: {note}", file=sys.stderr)
     problems = [record for record in summary.runs if record.problem and not (record.passed or record.failed)]
+    without = f" ({len(problems)} without results)" if problems else ""
     print(
-        f"aqe flaky: {len(summary.runs)} runs done, {len(summary.suspects)} tests failed at least once; "
-        "see `aqe flaky report`",
+        f"aqe flaky: {_counted(len(summary.runs), 'run')} done{without}, "
+        f"{_counted(len(summary.suspects), 'test')} failed at least once; see `aqe flaky report`",
         file=sys.stderr,
     )
     return EXIT_FINDINGS if problems and len(problems) == len(summary.runs) else EXIT_OK
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
     from aqe.flaky.identity import code_version
     from aqe.flaky.runs import expand_patterns, ingest_reports
 
+    missing = [path for path in args.reports if not path.exists()]
+    if missing:
+        print(f"aqe flaky ingest: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
+        return EXIT_USAGE
+    folders = [path for path in args.reports if path.is_dir()]
+    if folders:
+        names = ", ".join(map(str, folders))
+        print(f"aqe flaky ingest: a folder, not a JUnit report: {names} (name the report files in it)", file=sys.stderr)
+        return EXIT_USAGE
     paths = list(args.reports) or expand_patterns(root, settings.junit_paths)
     if not paths:
         print("aqe flaky ingest: no reports given and none match the junitPaths setting", file=sys.stderr)
@@ -584,7 +615,7 @@ def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, hist
     for problem in problems:
         print(f"aqe flaky ingest: {problem}", file=sys.stderr)
     for path, count, known in added:
-        state = "already in the history" if known else f"{count} results added"
+        state = "already in the history" if known else f"{_counted(count, 'result')} added"
         print(f"{path}: {state}")
     return EXIT_OK if added else EXIT_FINDINGS
 
@@ -639,7 +670,7 @@ def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, hist
 
 
 def _explain_flaky(verdicts: list[TestVerdict], root: Path, settings: Settings) -> dict[str, str]:
-    from aqe.flaky.explain import OPTIONS, explanation_prompt
+    from aqe.flaky.explain import OPTIONS, explanation_prompt, tidy_answer
     from aqe.flaky.identity import TestIdentity, TestSources
     from aqe.flaky.scoring import Verdict
     from aqe.llm.factory import build_router
@@ -659,7 +690,7 @@ def _explain_flaky(verdicts: list[TestVerdict], root: Path, settings: Settings) 
             except ProviderError as error:
                 print(f"aqe flaky report: the model could not explain {verdict.test_id}: {error}", file=sys.stderr)
                 break
-            answers[verdict.test_id] = completion.text.strip()
+            answers[verdict.test_id] = tidy_answer(completion.text)
     finally:
         router.close()
     return answers

@@ -580,7 +580,8 @@ class Settings:
     flaky_reruns: int = field(
         default=20,
         metadata=_meta(
-            "How many times `aqe flaky run` runs each test by default (in order, shuffled and alone).",
+            "How many times `aqe flaky run` runs each test by default (half in order, half shuffled); a test that "
+            "fails in any of them then also runs a fifth as many times alone.",
             _FLAKY,
             minimum=2,
             maximum=1000,

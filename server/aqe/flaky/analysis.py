@@ -49,7 +49,7 @@ class TestVerdict:
 
     def message(self) -> str:
         """`flaky: 7 flips in 20 runs (fails 35%, 95% CI 18-57%), likely order-dependent: ...`."""
-        text = f"{self.verdict.value}: {self.score.summary()}"
+        text = f"{self.verdict.label}: {self.score.summary()}"
         if self.classification is not None:
             text += f", {self.classification.explanation()}"
         return text

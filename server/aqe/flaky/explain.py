@@ -6,6 +6,8 @@ The model's answer is shown to the user and nothing else: it never changes code 
 
 from __future__ import annotations
 
+import re
+
 from aqe.flaky.analysis import TestVerdict
 from aqe.llm.types import ChatMessage, CompletionOptions, Prompt
 
@@ -26,6 +28,30 @@ def plain_explanation(verdict: TestVerdict) -> str:
         lines.append("Known failure patterns like it:")
         lines.extend(f"  - {title}" for title in verdict.similar)
     return "\n".join(lines)
+
+
+_MARKERS = re.compile(r"^\s*(?:#+|//)?\s*(?:(?:\d+[.)]|[-*•])\s+)?")
+
+
+def tidy_answer(text: str) -> str:
+    """The model's answer with each line once: a small base model continuing the prompt's comment
+    often loops on one sentence (`# 2. ...`, `# 3. ...`), which is noise after its first time. Lines
+    are compared without comment markers, numbering, bullets, case or spacing; lines that are only
+    a comment marker go, and blank lines are kept one at a time between paragraphs."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        key = " ".join(_MARKERS.sub("", line).split()).casefold()
+        if not key:
+            if not line and kept and kept[-1]:
+                kept.append("")
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def explanation_prompt(verdict: TestVerdict, source: str | None) -> Prompt:

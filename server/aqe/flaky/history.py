@@ -55,7 +55,7 @@ RUN_KINDS = ("ingested", "suite", "shuffled", "isolated")
 
 
 class HistoryError(Exception):
-    """The history file cannot be used (a newer format, or not a history database)."""
+    """The history file cannot be used (a newer format, not a history database, not writable here)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,12 @@ class History:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a read-only checkout, a file where the folder should be
+            raise HistoryError(
+                f"{self.path.parent}: cannot create the folder for the test history ({error.strerror or error})"
+            ) from error
         try:
             # Autocommit: transactions are opened explicitly (BEGIN IMMEDIATE), so two writers queue on
             # the busy timeout instead of failing on a read lock that cannot be upgraded.
@@ -114,10 +119,18 @@ class History:
                         connection.execute(statement)
                     connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             yield connection
+        except sqlite3.OperationalError as error:  # read-only, locked for longer than the timeout, ...
+            raise HistoryError(f"{self.path}: cannot use the test history ({error})") from error
         except sqlite3.DatabaseError as error:
             raise HistoryError(f"{self.path}: not a usable test history ({error})") from error
         finally:
             connection.close()
+
+    def check_writable(self) -> None:
+        """Raise HistoryError unless results can be stored here (making the file if needed): a rerun asks
+        before it runs anything, so an unwritable history does not lose a finished run's results."""
+        with self._connect() as connection, _transaction(connection):
+            pass
 
     def ingest(
         self,
@@ -129,9 +142,14 @@ class History:
         sources: TestSources | None = None,
         run_at: float | None = None,
     ) -> IngestResult:
-        """Store every case of `report` (once: a known report adds nothing)."""
+        """Store every case of `report` (once: a known report adds nothing).
+
+        A truncated report is refused: remembering its digest with part of its results would count the
+        same run again once the complete file (other bytes, another digest) is read."""
         if run_kind not in RUN_KINDS:
             raise ValueError(f"unknown run kind {run_kind!r}")
+        if report.truncated:
+            raise ValueError(f"{report.source}: a truncated report is not ingested")
         sources = sources or TestSources(root)
         now = time.time()
         with self._connect() as connection, _transaction(connection):

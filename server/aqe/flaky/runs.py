@@ -1,25 +1,31 @@
 """`aqe flaky run`: make history by running the tests again and again, in the sandbox.
 
-A budget of N runs per test is spent as (by default, N = 20): 80% whole-suite runs, half in the
-project's order and half shuffled with a seed, then 20% runs alone for every test that failed at
-least once — the runs that tell "fails because of an earlier test" from "fails by itself". Every run
-is a JUnit report ingested into the history with its kind, so verdicts can compare them.
+N runs per test (by default N = 20) means every test runs at least N times: N whole-suite runs,
+half in the project's order and half shuffled with a seed, then N/5 more runs (at least one) alone
+for every test that failed at least once — the runs that tell "fails because of an earlier test" from
+"fails by itself". So a test that never failed has N runs and one that failed N + N/5. (The alone
+runs are not taken out of the N: only the tests that failed get them, and the others would be left
+with fewer runs than asked for.) Every run is a JUnit report ingested into the history with its
+kind, so verdicts can compare them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aqe.flaky.history import History
 from aqe.flaky.identity import TestSources, code_version, identify
-from aqe.flaky.junit import JUnitFormatError, JUnitReport, read_junit
+from aqe.flaky.junit import TRUNCATED, JUnitFormatError, JUnitReport, read_junit
 from aqe.llm.types import CancelToken
 from aqe.sandbox.pytest_command import pytest_environment
-from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
+from aqe.sandbox.runner import WORK_FOLDER, SandboxResult, SandboxRunner, SandboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +40,30 @@ class RunPlan:
 
     @classmethod
     def for_budget(cls, runs: int) -> RunPlan:
+        """`runs` suite runs (in order and shuffled), plus `alone` runs for each test that failed."""
         if runs < 2:
             raise ValueError("a flaky run needs at least 2 runs per test")
-        alone = max(1, runs // 5)
-        suite = runs - alone
-        return cls(in_order=(suite + 1) // 2, shuffled=suite // 2, alone=alone)
+        return cls(in_order=(runs + 1) // 2, shuffled=runs // 2, alone=max(1, runs // 5))
+
+
+class TestsNotRunnable(Exception):
+    """pytest could not run the tests asked for on the first run (none to be found, or they do not
+    import): every later run would end the same way, so the runs stop there with nothing recorded."""
+
+    __test__ = False  # a name pytest would otherwise try to collect
+
+    def __init__(self, message: str, *, usage: bool) -> None:
+        super().__init__(message)
+        self.usage = usage
+        """The tests named do not exist or there are none (pytest's exits 4 and 5): the caller's to fix."""
+
+
+_NOT_RUN = frozenset({2, 3, 4, 5})
+"""pytest's exits for a session that did not run the tests: 2 interrupted (collection errors among
+them), 3 internal error, 4 usage error (a path or node id not found), 5 no tests collected."""
+_USAGE = frozenset({4, 5})
+_SANDBOX_PATH = re.compile(rf"\S*/aqe-sandbox-[^/\s]*/{WORK_FOLDER}/")
+"""The project's copy inside a sandbox, as pytest names paths in it."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +144,9 @@ class FlakyRunner:
         cancel: CancelToken,
     ) -> tuple[RunRecord, JUnitReport | None]:
         result = self.runner.run(self._spec(tests, order), cancel)
+        if result.exit_code in _NOT_RUN:
+            # Whatever report there is holds no test outcomes (a collection error is not one): keep none.
+            return RunRecord(kind, label, 0, 0, result, _not_run(result, tests)), None
         raw = result.artifacts.get(REPORT_NAME)
         if raw is None:
             reason = result.stopped_reason or (result.stderr_tail.strip().splitlines() or ["no report"])[-1]
@@ -127,17 +155,21 @@ class FlakyRunner:
             report = read_junit(_junit_path(raw, scratch, index))
         except JUnitFormatError as error:
             return RunRecord(kind, label, 0, 0, result, str(error)), None
+        if report.truncated:
+            return RunRecord(kind, label, 0, 0, result, f"JUnit report: {TRUNCATED}"), None
         self.history.ingest(report, self.root, run_kind=kind, version=version, sources=sources)
         failed = sum(1 for case in report.cases if case.outcome.is_failure)
         passed = sum(1 for case in report.cases if case.outcome.value == "passed")
         return RunRecord(kind, label, passed, failed, result, "; ".join(report.problems) or None), report
 
     def run(self, tests: Sequence[str], runs: int, cancel: CancelToken | None = None) -> FlakyRunSummary:
-        """Blocking; returns early (cancelled=True) when `cancel` is set."""
+        """Blocking; returns early (cancelled=True) when `cancel` is set. Raises HistoryError before
+        running anything when the history cannot be written."""
         import tempfile
 
         cancel = cancel or CancelToken()
         plan = RunPlan.for_budget(runs)
+        self.history.check_writable()
         version = code_version(self.root)
         sources = TestSources(self.root)
         records: list[RunRecord] = []
@@ -152,6 +184,9 @@ class FlakyRunner:
                     break
                 index += 1
                 record, report = self._one(tests, order, kind, label, scratch, index, version, sources, cancel)
+                code = record.sandbox.exit_code
+                if code in _NOT_RUN and not records:
+                    raise TestsNotRunnable(record.problem or f"pytest exited {code}", usage=code in _USAGE)
                 records.append(record)
                 self.progress(_describe(index, len(schedule), record))
                 for case in report.cases if report else ():
@@ -172,6 +207,38 @@ class FlakyRunner:
         return FlakyRunSummary(version, tuple(records), tuple(suspects), cancel.cancelled)
 
 
+def _not_run(result: SandboxResult, tests: Sequence[str]) -> str:
+    """Why pytest ran no tests, in its own words where it gives them (paths inside the sandbox made
+    relative to the project again)."""
+    code = result.exit_code
+    out = _SANDBOX_PATH.sub("", result.stdout_tail).strip().splitlines()
+    err = _SANDBOX_PATH.sub("", result.stderr_tail).strip().splitlines()
+    asked = " ".join(tests) if tests else "the project"
+    last = next((line.strip() for line in reversed(err or out) if line.strip()), "no output")
+    if code == 5:
+        why = f"pytest collected no tests from {asked}"
+    elif code == 4:
+        start = max((i for i, line in enumerate(err) if line.startswith("ERROR: ")), default=None)
+        detail = last
+        if start is not None:
+            block = [err[start].removeprefix("ERROR: ")]
+            block += [line.strip() for line in itertools.takewhile(str.strip, err[start + 1 : start + 3])]
+            detail = " ".join(block)
+        why = f"pytest cannot run {asked}: {detail}"
+    elif code == 2:
+        failed = [line.removeprefix("ERROR ").split(" - ", 1)[0] for line in out if line.startswith("ERROR ")]
+        if failed:
+            cause = next((line[1:].strip() for line in reversed(out) if line.startswith("E ")), None)
+            why = f"pytest could not collect {', '.join(failed)}" + (
+                f" ({cause})" if cause and len(failed) == 1 else ""
+            )
+        else:
+            why = f"pytest was interrupted: {next((line for line in reversed(out) if line.strip()), last)}"
+    else:
+        why = f"pytest stopped with an internal error: {last}"
+    return f"{why}; nothing was recorded (pytest exited {code})"
+
+
 def _describe(index: int, total: int | None, record: RunRecord) -> str:
     where = f"run {index}" + (f"/{total}" if total else "")
     if record.problem and not (record.passed or record.failed):
@@ -189,7 +256,13 @@ def _describe(index: int, total: int | None, record: RunRecord) -> str:
 def ingest_reports(
     history: History, root: Path, paths: Sequence[Path], version: str | None
 ) -> tuple[list[tuple[Path, int, bool]], list[str]]:
-    """Add JUnit reports to the history: (path, results added, already known) and the problems met."""
+    """Add JUnit reports to the history: (path, results added, already known) and the problems met.
+
+    The paths are often a test run's output while that run is still writing it (`aqe flaky report`
+    and the editor read `junitPaths` again and again). A report is stored once, by the digest of its
+    bytes, so a truncated one is left out whole rather than in part: taking in the results before the
+    cut and then the complete file (other bytes) would count that run twice. It is taken in when it is
+    read again complete; one whose run was cut short stays out, and is named every time."""
     added: list[tuple[Path, int, bool]] = []
     problems: list[str] = []
     sources = TestSources(root)
@@ -199,7 +272,16 @@ def ingest_reports(
         except (JUnitFormatError, OSError) as error:
             problems.append(str(error))
             continue
+        if report.truncated:
+            problems.append(f"{path.name}: {TRUNCATED}; not added to the history until it is complete")
+            continue
         problems.extend(report.problems)
+        uncollected = [case.name for case in report.cases if case.is_collection_error]
+        if uncollected:
+            problems.append(
+                f"{path.name}: pytest could not collect {', '.join(uncollected)}; left out (not a test result)"
+            )
+            report = dataclasses.replace(report, cases=tuple(c for c in report.cases if not c.is_collection_error))
         result = history.ingest(report, root, version=version, sources=sources)
         added.append((path, result.added, result.already_known))
     return added, problems

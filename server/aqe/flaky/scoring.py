@@ -3,9 +3,10 @@
 A test that both passed and failed on the same code version (same commit and diff, same test
 source) is nondeterministic. Its score is its failure rate there; with the `flakyScoreMin` ..
 `flakyScoreMax` band (0.1 .. 0.9 by default) a test failing in that band is flaky, one failing more
-often is failing (broken, not flaky), less often is stable enough not to flag. The rate comes with a
-95% Wilson score interval, which behaves at 0 and 1 and for few runs where the normal approximation
-does not; the confidence is one minus the interval's width, so it grows with the number of runs.
+often is failing (broken, not flaky), less often is stable enough not to flag; stable and failing
+need 5 runs (fewer are "unknown": not enough runs to tell). The rate comes with a 95% Wilson score
+interval, which behaves at 0 and 1 and for few runs where the normal approximation does not; the
+confidence is one minus the interval's width, so it grows with the number of runs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ class Verdict(str, enum.Enum):
     FAILING = "failing"
     UNKNOWN = "unknown"
     """Fewer runs on the current version than it takes to tell."""
+
+    @property
+    def label(self) -> str:
+        """The verdict in a sentence: `unknown` reads as what it means."""
+        return "not enough runs to tell" if self is Verdict.UNKNOWN else self.value
+
+
+MIN_RUNS_FOR_STABLE_OR_FAILING = 5
+"""Runs on one version before a test is called stable or failing, which for a test that only passed
+(or only failed) is a claim about runs not seen: a test failing half the time, the most flaky kind,
+passes 5 runs in a row 3% of the time, 4 runs 6%. Passing and failing inside the band on one version
+is flaky at any count from `min_runs`: that is seen, not inferred."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,8 @@ def _score(test_id: str, rows: Sequence[HistoryRow], band: tuple[float, float], 
         verdict = Verdict.UNKNOWN
     elif 0 < failures < runs and low <= rate <= high:
         verdict = Verdict.FLAKY
+    elif runs < MIN_RUNS_FOR_STABLE_OR_FAILING:
+        verdict = Verdict.UNKNOWN
     elif rate > high:
         verdict = Verdict.FAILING
     else:

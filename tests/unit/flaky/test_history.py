@@ -140,6 +140,21 @@ def test_a_damaged_history_file_is_a_clear_error(tmp_path):
         History(path).rows()
 
 
+def test_a_history_that_cannot_be_created_is_a_clear_error(project, tmp_path):
+    (tmp_path / ".aqe").write_text("a file where the history's folder should be")
+    history = History.for_workspace(tmp_path, ".aqe")
+    with pytest.raises(HistoryError, match=r"\.aqe: cannot create the folder for the test history \(File exists\)"):
+        history.ingest(_report([_case("test_total")]), project, version="v1")
+    with pytest.raises(HistoryError, match="cannot create the folder"):
+        history.check_writable()
+
+
+def test_checking_that_the_history_can_be_written_makes_it(tmp_path):
+    history = History.for_workspace(tmp_path, ".aqe")
+    history.check_writable()
+    assert history.path.is_file() and history.stamp() == (0, 0)
+
+
 def test_two_writers_do_not_lose_reports(project, tmp_path):
     import threading
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -111,12 +115,69 @@ def test_an_error_outranks_a_failure_and_a_skip(tmp_path):
     assert (case.outcome, case.message) == (Outcome.ERROR, "e")
 
 
-def test_truncated_report_keeps_the_cases_before_the_damage(tmp_path):
+def test_truncated_report_keeps_the_cases_before_the_damage_and_says_it_is_cut_short(tmp_path):
     body = "".join(f'<testcase classname="m" name="t{i}" time="0.1"/>' for i in range(5))
     path = _write(tmp_path, f"<testsuites><testsuite>{body}<testcase classname=")
     report = read_junit(path)
     assert [c.name for c in report.cases] == ["t0", "t1", "t2", "t3", "t4"]
-    assert len(report.problems) == 1 and "malformed XML" in report.problems[0]
+    assert report.truncated
+    assert report.problems == ("report.xml: the XML ends early (still being written, or its run was cut short)",)
+
+
+@pytest.mark.parametrize("tail", ["", "<failure>Traceback", "<![CDATA[trace", '<testcase name="a&am'])
+def test_every_way_of_ending_early_is_truncation(tmp_path, tail):
+    report = read_junit(_write(tmp_path, f'<testsuite><testcase classname="m" name="t"/>{tail}'))
+    assert report.truncated and [c.name for c in report.cases] == ["t"]
+
+
+def test_damage_before_the_end_is_not_truncation(tmp_path):
+    path = _write(tmp_path, '<testsuite><testcase classname="m" name="t"/><bad <x/></testsuite>')
+    report = read_junit(path)
+    assert not report.truncated and [c.name for c in report.cases] == ["t"]
+    assert "malformed XML at line 1" in report.problems[0]
+
+
+def _open_here(path: Path) -> bool:
+    """Whether this process holds `path` open (its reader, in another thread)."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                return True
+    return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="watches /proc/self/fd")
+def test_the_cases_come_from_the_bytes_that_were_hashed(tmp_path):
+    """A report rewritten while it is read: the digest and the cases must describe the same bytes, or
+    the complete version would not be recognised as the one already ingested. A FIFO is a file whose
+    every opening reads what the next writer writes: a reader that opens it twice sees two reports."""
+    fifo = tmp_path / "report.xml"
+    os.mkfifo(fifo)
+    first = b'<testsuite><testcase classname="m" name="first"/></testsuite>'
+    second = b'<testsuite><testcase classname="m" name="second"/></testsuite>'
+    second_ready = threading.Event()
+
+    def write() -> None:
+        with open(fifo, "wb") as handle:  # waits for the first opening
+            handle.write(first)
+        deadline = time.monotonic() + 10
+        while _open_here(fifo) and time.monotonic() < deadline:  # until that reader is done with it
+            time.sleep(0.001)
+        second_ready.set()
+        with open(fifo, "wb") as handle:  # waits for a second opening
+            handle.write(second)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    report = read_junit(fifo)
+    assert second_ready.wait(10)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the second opening, if read_junit made none
+    try:
+        writer.join(timeout=10)
+    finally:
+        os.close(reader)
+    assert report.digest == hashlib.sha256(first).hexdigest()
+    assert [c.name for c in report.cases] == ["first"]
 
 
 def test_a_case_without_a_name_is_skipped_and_named(tmp_path):
@@ -140,6 +201,11 @@ def test_something_that_is_not_junit_is_a_clear_error(tmp_path):
         read_junit(_write(tmp_path, "<coverage/>"))
     with pytest.raises(JUnitFormatError, match="empty file"):
         read_junit(_write(tmp_path, ""))
+
+
+def test_a_folder_is_named_as_one(tmp_path):
+    with pytest.raises(JUnitFormatError, match=f"^{tmp_path.name}: a folder, not a JUnit report$"):
+        read_junit(tmp_path)
 
 
 def test_a_report_over_the_size_limit_is_refused(tmp_path, monkeypatch):

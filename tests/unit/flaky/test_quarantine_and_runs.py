@@ -84,9 +84,10 @@ def test_quotes_in_the_reason_are_kept_valid_python(tmp_path):
     compile(_apply(text, edits), "test_t.py", "exec")
 
 
-def test_the_run_budget_is_split_between_suite_shuffled_and_alone():
-    assert RunPlan.for_budget(20) == RunPlan(in_order=8, shuffled=8, alone=4)
-    assert RunPlan.for_budget(2) == RunPlan(in_order=1, shuffled=0, alone=1)
+def test_every_test_runs_n_times_in_the_suite_and_one_that_failed_a_fifth_as_often_alone():
+    assert RunPlan.for_budget(20) == RunPlan(in_order=10, shuffled=10, alone=4)
+    assert RunPlan.for_budget(3) == RunPlan(in_order=2, shuffled=1, alone=1)
+    assert RunPlan.for_budget(2) == RunPlan(in_order=1, shuffled=1, alone=1)
     with pytest.raises(ValueError):
         RunPlan.for_budget(1)
 
@@ -125,16 +126,72 @@ def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_te
         allow_network=False, progress=messages.append,
     )  # fmt: skip
     summary = runner.run([], 6)
-    assert [r.kind for r in summary.runs][:5] == ["suite", "suite", "suite", "shuffled", "shuffled"]
+    assert [r.kind for r in summary.runs][:6] == ["suite", "suite", "suite", "shuffled", "shuffled", "shuffled"]
     assert summary.suspects == ("tests/test_mixed.py::test_needs_setup",)
-    assert [r.kind for r in summary.runs][5:] == ["isolated"]
+    assert [r.kind for r in summary.runs][6:] == ["isolated"]
     assert len(messages) == len(summary.runs)
     verdicts = {v.test_id: v for v in analyze(history.rows(), flaky_project)}
+    assert {test_id: v.score.runs for test_id, v in verdicts.items()} == {
+        "tests/test_mixed.py::test_stable": 6,
+        "tests/test_mixed.py::test_sets_up": 6,
+        "tests/test_mixed.py::test_needs_setup": 7,  # and once alone
+    }
     needs = verdicts["tests/test_mixed.py::test_needs_setup"]
     assert needs.score.by_kind["isolated"].failures == 1
     assert needs.score.by_kind["suite"].failures == 3  # it runs before test_sets_up in file order
     assert verdicts["tests/test_mixed.py::test_stable"].verdict is Verdict.STABLE
     assert not (flaky_project / ".aqe-junit.xml").exists()
+
+
+def test_a_run_pytest_could_not_collect_is_not_recorded_and_the_others_go_on(flaky_project):
+    (flaky_project / "conftest.py").write_text(
+        textwrap.dedent(
+            """\
+            import os
+
+
+            def pytest_configure(config):
+                if config.getoption("--aqe-order"):
+                    os.environ["BREAK_COLLECTION"] = "1"
+            """
+        )
+    )
+    (flaky_project / "tests" / "test_fragile.py").write_text(
+        'import os\n\nif os.environ.get("BREAK_COLLECTION"):\n    raise ImportError("only when shuffled")\n\n\n'
+        "def test_fragile():\n    assert True\n"
+    )
+    history = History.for_workspace(flaky_project, ".aqe")
+    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
+                         memory_bytes=None, allow_network=False)  # fmt: skip
+    summary = runner.run(["tests/test_fragile.py"], 4)
+    suite = [r for r in summary.runs if r.kind == "suite"]
+    shuffled = [r for r in summary.runs if r.kind == "shuffled"]
+    assert suite and all((r.passed, r.failed, r.problem) == (1, 0, None) for r in suite)
+    assert shuffled and all(
+        r.problem == "pytest could not collect tests/test_fragile.py (ImportError: only when shuffled); "
+        "nothing was recorded (pytest exited 2)"
+        for r in shuffled
+    )
+    assert summary.suspects == ()
+    rows = history.rows()
+    assert {r.test_id for r in rows} == {"tests/test_fragile.py::test_fragile"}
+    assert len(rows) == len(suite)
+
+
+def test_a_run_whose_report_was_cut_short_is_not_recorded(flaky_project):
+    (flaky_project / "conftest.py").write_text(
+        "def pytest_unconfigure(config):\n"
+        "    with open('.aqe-junit.xml', 'r+b') as report:  # after pytest wrote it\n"
+        "        report.truncate(report.seek(0, 2) - 30)\n"
+    )
+    history = History.for_workspace(flaky_project, ".aqe")
+    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
+                         memory_bytes=None, allow_network=False)  # fmt: skip
+    summary = runner.run(["tests/test_mixed.py::test_stable"], 2)
+    assert [r.problem for r in summary.runs] == [
+        "JUnit report: the XML ends early (still being written, or its run was cut short)"
+    ] * 2
+    assert history.rows() == []
 
 
 def test_an_untrusted_workspace_is_never_rerun(flaky_project):
@@ -154,7 +211,16 @@ def test_configured_report_patterns_are_ingested_once(flaky_project):
     history = History.for_workspace(flaky_project, ".aqe")
     paths = expand_patterns(flaky_project, ["reports/*.xml"])
     added, problems = ingest_reports(history, flaky_project, paths, "v1")
-    assert [(p.name, n, known) for p, n, known in added] == [("a.xml", 1, False), ("b.xml", 0, False)]
-    assert "b.xml" in problems[0]
+    assert [(p.name, n, known) for p, n, known in added] == [("a.xml", 1, False)]
+    assert problems == [
+        "b.xml: the XML ends early (still being written, or its run was cut short); "
+        "not added to the history until it is complete"
+    ]
     again, _ = ingest_reports(history, flaky_project, paths, "v1")
-    assert [known for _, _, known in again] == [True, True]
+    assert [(p.name, known) for p, _, known in again] == [("a.xml", True)]
+    (reports / "b.xml").write_text(
+        '<testsuite><testcase classname="tests.test_mixed" name="test_sets_up"/></testsuite>'
+    )
+    completed, problems = ingest_reports(history, flaky_project, paths, "v1")
+    assert [(p.name, n, known) for p, n, known in completed] == [("a.xml", 0, True), ("b.xml", 1, False)]
+    assert problems == []

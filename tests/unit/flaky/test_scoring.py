@@ -9,7 +9,14 @@ import pytest
 
 from aqe.flaky.history import HistoryRow
 from aqe.flaky.junit import Outcome
-from aqe.flaky.scoring import OrderKind, Verdict, order_evidence, score_tests, wilson_interval
+from aqe.flaky.scoring import (
+    MIN_RUNS_FOR_STABLE_OR_FAILING,
+    OrderKind,
+    Verdict,
+    order_evidence,
+    score_tests,
+    wilson_interval,
+)
 
 _clock = itertools.count(1)
 
@@ -66,18 +73,33 @@ def test_the_band_is_configurable():
 
 def test_only_the_latest_code_version_counts():
     old = _runs("t::a", "PFPF", version="v1")
-    new = _runs("t::a", "PPPP", version="v2")
+    new = _runs("t::a", "PPPPP", version="v2")
     score = score_tests([*old, *new])[0]
-    assert (score.code_version, score.runs, score.verdict) == ("v2", 4, Verdict.STABLE)
+    assert (score.code_version, score.runs, score.verdict) == ("v2", 5, Verdict.STABLE)
 
 
 def test_a_failure_on_another_version_is_not_a_flip():
-    rows = [*_runs("t::a", "FF", version="v1"), *_runs("t::a", "PP", version="v2")]
+    rows = [*_runs("t::a", "FF", version="v1"), *_runs("t::a", "PPPPP", version="v2")]
     assert score_tests(rows)[0].verdict is Verdict.STABLE
 
 
 def test_one_run_is_too_few_to_tell():
     assert score_tests(_runs("t::a", "F"))[0].verdict is Verdict.UNKNOWN
+
+
+@pytest.mark.parametrize("pattern", ["PP", "PPPP", "FF", "FFFF"])
+def test_a_few_runs_with_one_outcome_are_too_few_to_call_a_test_stable_or_failing(pattern):
+    score = score_tests(_runs("t::a", pattern))[0]
+    assert score.verdict is Verdict.UNKNOWN and score.verdict.label == "not enough runs to tell"
+
+
+def test_from_five_runs_one_outcome_is_a_verdict_and_both_outcomes_are_flaky_from_two():
+    assert score_tests(_runs("t::a", "PPPPP"))[0].verdict is Verdict.STABLE
+    assert score_tests(_runs("t::a", "FFFFF"))[0].verdict is Verdict.FAILING
+    assert score_tests(_runs("t::a", "PF"))[0].verdict is Verdict.FLAKY
+    assert MIN_RUNS_FOR_STABLE_OR_FAILING == 5 and 0.5**MIN_RUNS_FOR_STABLE_OR_FAILING < 0.05 <= 0.5 ** (
+        MIN_RUNS_FOR_STABLE_OR_FAILING - 1
+    )
 
 
 def test_skipped_runs_do_not_count():

@@ -23,7 +23,7 @@ from pygls.capabilities import get_capability
 from aqe.engine import OpenDocument
 from aqe.findings import Finding, FindingSource, Severity
 from aqe.flaky.analysis import RULE_ID, TestVerdict, analyze
-from aqe.flaky.explain import OPTIONS, explanation_prompt, plain_explanation
+from aqe.flaky.explain import OPTIONS, explanation_prompt, plain_explanation, tidy_answer
 from aqe.flaky.history import History, HistoryError
 from aqe.flaky.identity import TestIdentity, TestSources, code_version, find_unit
 from aqe.flaky.quarantine import quarantine_edits, uses_rerunfailures
@@ -357,4 +357,4 @@ async def _ask_model(ls: AqeLanguageServer, prompt: Any) -> dict[str, Any]:
         raise
     except ProviderError as error:
         return {"model": None, "modelError": str(error)}
-    return {"model": {"text": completion.text.strip(), "route": completion.route, "model": completion.model}}
+    return {"model": {"text": tidy_answer(completion.text), "route": completion.route, "model": completion.model}}

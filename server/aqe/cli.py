@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
     flaky = commands.add_parser("flaky", help="flaky tests: rerun them, ingest JUnit reports, report verdicts")
-    flaky.add_argument("--root", type=Path, default=None, help="the project folder (default: the current folder)")
+    flaky.add_argument(
+        "--root", type=Path, default=None, help="the project folder (default: the project of the current folder)"
+    )
     flaky.set_defaults(flaky_help=flaky.format_help)
     flaky_commands = flaky.add_subparsers(dest="flaky_command", metavar="SUBCOMMAND")
     run = flaky_commands.add_parser(
@@ -134,6 +136,8 @@ def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
     ingest = flaky_commands.add_parser("ingest", help="add JUnit XML reports to the history")
     ingest.add_argument("reports", nargs="*", type=Path, help="report files (default: the junitPaths setting)")
     ingest.add_argument("--code-version", help="the commit the reports were produced on (default: the checkout's)")
+    for subcommand in (run, report, ingest):  # `aqe flaky report --root X` works too
+        subcommand.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _add_coverage_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -529,9 +533,8 @@ def _flaky(args: argparse.Namespace) -> int:
     if args.flaky_command is None:
         sys.stderr.write(args.flaky_help())
         return EXIT_USAGE
-    root = (args.root or Path.cwd()).resolve()
-    if not root.is_dir():
-        print(f"aqe flaky: no such folder: {root}", file=sys.stderr)
+    root = workspace_root(args.root, "flaky")
+    if root is None:
         return EXIT_USAGE
     loaded = load_settings(root)
     for issue in loaded.issues:

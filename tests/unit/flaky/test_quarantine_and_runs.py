@@ -118,13 +118,17 @@ def flaky_project(tmp_path) -> Path:
     return root.resolve()
 
 
+def _runner(project: Path, *, trusted: bool = True, timeout_s: float = 120, **options) -> tuple[FlakyRunner, History]:
+    """The runner the CLI builds: the real sandbox, this interpreter, the project's own history."""
+    history = History.for_workspace(project, ".aqe")
+    runner = FlakyRunner(project, SandboxRunner(trusted=trusted), history, sys.executable, timeout_s=timeout_s,
+                         memory_bytes=None, allow_network=False, **options)  # fmt: skip
+    return runner, history
+
+
 def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_test(flaky_project):
-    history = History.for_workspace(flaky_project, ".aqe")
     messages: list[str] = []
-    runner = FlakyRunner(
-        flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120, memory_bytes=None,
-        allow_network=False, progress=messages.append,
-    )  # fmt: skip
+    runner, history = _runner(flaky_project, progress=messages.append)
     summary = runner.run([], 6)
     assert [r.kind for r in summary.runs][:6] == ["suite", "suite", "suite", "shuffled", "shuffled", "shuffled"]
     assert summary.suspects == ("tests/test_mixed.py::test_needs_setup",)
@@ -160,9 +164,7 @@ def test_a_run_pytest_could_not_collect_is_not_recorded_and_the_others_go_on(fla
         'import os\n\nif os.environ.get("BREAK_COLLECTION"):\n    raise ImportError("only when shuffled")\n\n\n'
         "def test_fragile():\n    assert True\n"
     )
-    history = History.for_workspace(flaky_project, ".aqe")
-    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
-                         memory_bytes=None, allow_network=False)  # fmt: skip
+    runner, history = _runner(flaky_project)
     summary = runner.run(["tests/test_fragile.py"], 4)
     suite = [r for r in summary.runs if r.kind == "suite"]
     shuffled = [r for r in summary.runs if r.kind == "shuffled"]
@@ -184,9 +186,7 @@ def test_a_run_whose_report_was_cut_short_is_not_recorded(flaky_project):
         "    with open('.aqe-junit.xml', 'r+b') as report:  # after pytest wrote it\n"
         "        report.truncate(report.seek(0, 2) - 30)\n"
     )
-    history = History.for_workspace(flaky_project, ".aqe")
-    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
-                         memory_bytes=None, allow_network=False)  # fmt: skip
+    runner, history = _runner(flaky_project)
     summary = runner.run(["tests/test_mixed.py::test_stable"], 2)
     assert [r.problem for r in summary.runs] == [
         "JUnit report: the XML ends early (still being written, or its run was cut short)"
@@ -195,9 +195,7 @@ def test_a_run_whose_report_was_cut_short_is_not_recorded(flaky_project):
 
 
 def test_an_untrusted_workspace_is_never_rerun(flaky_project):
-    history = History.for_workspace(flaky_project, ".aqe")
-    runner = FlakyRunner(flaky_project, SandboxRunner(trusted=False), history, sys.executable, timeout_s=60,
-                         memory_bytes=None, allow_network=False)  # fmt: skip
+    runner, history = _runner(flaky_project, trusted=False, timeout_s=60)
     with pytest.raises(SandboxRefused):
         runner.run([], 4)
     assert history.rows() == []

@@ -61,12 +61,20 @@ class Neovim:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not self.socket.exists():
+        self.nvim = self._attach(time.monotonic() + STARTUP_TIMEOUT_S)
+
+    def _attach(self, deadline: float) -> Any:
+        """Connect once Neovim listens. The socket file appears at bind(), a moment before listen():
+        a connection in between is refused, so a refusal before the deadline means try again."""
+        while True:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nvim did not start (exit {self.process.poll()}); see {self.log.name}")
+            if self.socket.exists():
+                try:
+                    return pynvim.attach("socket", path=str(self.socket))
+                except ConnectionRefusedError:
+                    pass
             time.sleep(0.05)
-        self.nvim = pynvim.attach("socket", path=str(self.socket))
 
     @property
     def pid(self) -> int:

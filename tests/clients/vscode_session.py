@@ -25,6 +25,20 @@ from editor_tools import ARTEFACTS, VSCodeTools
 DRIVER = Path(__file__).with_name("browser_driver.mjs")
 STARTUP_TIMEOUT_S = 120
 PROBLEMS_REFOCUS_S = 10.0
+EXTENSION_MANIFEST = Path(__file__).resolve().parents[2] / "clients" / "vscode" / "package.json"
+
+
+def machine_scoped_settings() -> frozenset[str]:
+    """The extension's settings that VS Code scopes to a machine (from its package.json)."""
+    manifest = json.loads(EXTENSION_MANIFEST.read_text(encoding="utf-8"))
+    sections = manifest["contributes"]["configuration"]
+    sections = sections if isinstance(sections, list) else [sections]
+    return frozenset(
+        key
+        for section in sections
+        for key, schema in section.get("properties", {}).items()
+        if str(schema.get("scope", "")).startswith("machine")
+    )
 
 
 def free_port() -> int:
@@ -95,6 +109,13 @@ class CodeServer:
         settings_file = self.user_data / "User" / "settings.json"
         settings_file.parent.mkdir(parents=True)
         settings_file.write_text(json.dumps(user_settings, indent=2))
+        # code-server is a remote window: machine-scoped settings (aqe.path, aqe.interpreter) count only
+        # in the remote machine's settings, as a Remote-SSH or Codespaces user would set them. In User
+        # settings they are honoured or not depending on start-up timing (once cost us a CI run).
+        machine = {key: value for key, value in user_settings.items() if key in machine_scoped_settings()}
+        machine_file = self.user_data / "Machine" / "settings.json"
+        machine_file.parent.mkdir(parents=True)
+        machine_file.write_text(json.dumps(machine, indent=2))
         self.env = {**env, "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data")}
         self.port = free_port()
         self.log_path = home / "code-server.log"

@@ -223,25 +223,32 @@ class VSCodeWindow:
         self.browser("waitFor", selector=".tab.active", text=name, timeout=30_000)
         self.browser("click", selector=".editor-instance .view-lines")
 
-    def quick_fix_from_problems(self, problem: str, action: str, attempts: int = 3) -> None:
+    def quick_fix_from_problems(self, problem: str, action: str, attempts: int = 5) -> None:
         """Select the problem in the Problems panel, open its quick fixes (Ctrl+.) and choose `action`.
 
-        On a loaded machine the menu can be slow to come (the code actions are asked for on the keypress),
-        so like a person it tries again a few times.
+        On a loaded machine the menu can be slow to come, or come before every provider answered (the
+        code actions are asked for on the keypress), so like a person it tries again a few times; a
+        failure says what each menu offered.
         """
-        for attempt in range(attempts):
+        offered: list[list[str]] = []
+        for _ in range(attempts):
             self.browser("click", selector=".markers-panel .monaco-list-row", text=problem)
             self.browser("press", keys="Control+.")
             try:
-                self.browser("waitFor", selector=".context-view .action-item", text=action, timeout=15_000)
+                self.browser("waitFor", selector=".context-view .action-item", text=action, timeout=10_000)
             except BrowserError:
-                if attempt == attempts - 1:
-                    raise
+                offered.append(self.browser("texts", selector=".context-view .action-item"))
                 self.browser("press", keys="Escape")
+                time.sleep(1.0)
                 continue
             self.screenshot("quick-fix-menu")
             self.browser("click", selector=".context-view .action-item", text=action)
             return
+        shot = self.screenshot("no-quick-fix")
+        raise AssertionError(
+            f"quick fix {action!r} for {problem!r} not offered in {attempts} tries; the menus offered {offered} "
+            f"(screenshot {shot})\n{self.evidence()}"
+        )
 
     def set_number_setting(self, key: str, value: int) -> None:
         """Type a value into the Settings editor (user settings), the way a person changes one."""

@@ -23,6 +23,8 @@ log = logging.getLogger("aqe")
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+_CLI_TRUSTS_ITS_FOLDER = True
+"""The command line works on the folder its user pointed it at, so git may read that repository."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -563,7 +565,7 @@ def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, his
         return EXIT_USAGE
     runner = FlakyRunner(
         root,
-        SandboxRunner(trusted=loaded.trusted),
+        SandboxRunner.for_settings(loaded.settings, trusted=loaded.trusted),
         history,
         project_python(root),
         timeout_s=settings.sandbox_timeout_s,
@@ -613,7 +615,7 @@ def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, hist
     if not paths:
         print("aqe flaky ingest: no reports given and none match the junitPaths setting", file=sys.stderr)
         return EXIT_USAGE
-    version = args.code_version or code_version(root)
+    version = args.code_version or code_version(root, trusted=_CLI_TRUSTS_ITS_FOLDER)
     added, problems = ingest_reports(history, root, [p.resolve() for p in paths], version)
     for problem in problems:
         print(f"aqe flaky ingest: {problem}", file=sys.stderr)
@@ -651,7 +653,9 @@ def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, hist
 
     patterns = settings.junit_paths
     if patterns:
-        _, problems = ingest_reports(history, root, expand_patterns(root, patterns), code_version(root))
+        _, problems = ingest_reports(
+            history, root, expand_patterns(root, patterns), code_version(root, trusted=_CLI_TRUSTS_ITS_FOLDER)
+        )
         for problem in problems:
             print(f"aqe flaky: {problem}", file=sys.stderr)
     band = (settings.flaky_score_min, settings.flaky_score_max)

@@ -74,7 +74,7 @@ def generate_command(args: argparse.Namespace) -> int:
             generator = TestGenerator(
                 root,
                 loaded.settings,
-                SandboxRunner(trusted=True),
+                SandboxRunner.for_settings(loaded.settings, trusted=loaded.trusted),
                 complete=complete if loaded.settings.test_generation_candidates else None,
                 similar_tests=_similar_tests(root, loaded),
                 progress=(lambda message: print(f"aqe:   {message}", file=sys.stderr)) if args.verbose else None,
@@ -165,7 +165,7 @@ def _measure_suite(root: Path, loaded: LoadedSettings, kept: Path) -> None:
         run = measure(
             root,
             tests,
-            SandboxRunner(trusted=loaded.trusted),
+            SandboxRunner.for_settings(loaded.settings, trusted=loaded.trusted),
             project_python(root),
             timeout_s=settings.sandbox_timeout_s,
             memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,

@@ -42,6 +42,10 @@ EmbedderName = Literal["hashing", "model"]
 PRIVACY_MODES_STRICTEST_FIRST: tuple[PrivacyMode, ...] = ("strict", "balanced", "off")
 _TIGHTEN_ONLY = "privacy_mode"
 """The one user-scoped setting a workspace may still change, but only towards stricter."""
+_WORKSPACE_MAY_ONLY_LOWER = frozenset(
+    {"sandbox_timeout_s", "sandbox_memory_mb", "sandbox_disk_mb", "fallback_threshold"}
+)
+"""Safety limits: a repository may tighten them (a lower value), never loosen them (a higher one)."""
 
 SOURCE_PYPROJECT = "pyproject.toml"
 SOURCE_CLIENT = "client settings"
@@ -608,6 +612,28 @@ class Settings:
             implemented=True,
         ),
     )
+    sandbox_disk_mb: int = field(
+        default=1024,
+        metadata=_meta(
+            "All a sandboxed run may write, in megabytes (its folder is a size-limited tmpfs, so this is "
+            "memory while the run lasts). A workspace may only lower it.",
+            _SANDBOX,
+            minimum=16,
+            maximum=65_536,
+            implemented=True,
+        ),
+    )
+    sandbox_allow_uncontained: bool = field(
+        default=False,
+        metadata=_meta(
+            "Run project code even where aqe cannot contain it (neither bubblewrap nor user namespaces work "
+            "here): tests and generated tests then run with your user's full access. Off, aqe says why and "
+            "runs nothing.",
+            _SANDBOX,
+            scope=Scope.USER,
+            implemented=True,
+        ),
+    )
     sandbox_allow_network: bool = field(
         default=False,
         metadata=_meta(
@@ -896,6 +922,7 @@ class _Merger:
         }
         self.issues: list[SettingsIssue] = []
         self._workspace_privacy_requests: list[tuple[str, str]] = []
+        self._workspace_limit_requests: list[tuple[SettingSpec, Any, str]] = []
 
     def report(self, key: str, source: str, message: str) -> None:
         self.issues.append(SettingsIssue(key=key, source=source, message=message))
@@ -929,6 +956,9 @@ class _Merger:
         if from_workspace and spec.name == _TIGHTEN_ONLY:
             self._workspace_privacy_requests.append((value, entry.source))
             return
+        if from_workspace and spec.name in _WORKSPACE_MAY_ONLY_LOWER:
+            self._workspace_limit_requests.append((spec, value, entry.source))
+            return
         self.values[spec.name] = value
 
     def _apply_map(self, spec: SettingSpec, entry: _Entry) -> None:
@@ -961,6 +991,7 @@ class _Merger:
 
     def finish(self) -> Settings:
         self._apply_privacy_floor()
+        self._apply_workspace_limits()
         self._check_flaky_band()
         return Settings(**self.values)
 
@@ -976,6 +1007,20 @@ class _Merger:
                     f"(from {source}), keeping {current!r}",
                 )
             self.values["privacy_mode"] = tightened
+
+    def _apply_workspace_limits(self) -> None:
+        """A workspace's value of a safety limit counts only where it is below the user's."""
+        for spec, requested, source in self._workspace_limit_requests:
+            current = self.values[spec.name]
+            if requested <= current:
+                self.values[spec.name] = requested
+                continue
+            self.report(
+                spec.key,
+                source,
+                f"{spec.key}: a workspace can only lower this safety limit; ignoring {_display(requested)} "
+                f"(from {source}), keeping {_display(current)}",
+            )
 
     def _check_flaky_band(self) -> None:
         low, high = self.values["flaky_score_min"], self.values["flaky_score_max"]
@@ -1093,7 +1138,7 @@ class _ClientOptions:
         """Accept a plain dict (Neovim), `{"aqe": {...}}`, or VS Code's user/workspace split."""
         wrapped = isinstance(options.get("aqe"), Mapping)
         body: Mapping[str, Any] = options["aqe"] if wrapped else options
-        trusted = _parse_trusted(options.get("trusted", body.get("trusted", True)), merger)
+        trusted = editor_trust(options, merger)
         body = {key: value for key, value in body.items() if key != "trusted"}
         if not _VSCODE_KEYS.intersection(body):
             return cls(trusted=trusted, tables=((body, SOURCE_CLIENT, Scope.USER),))
@@ -1113,16 +1158,26 @@ class _ClientOptions:
         return cls(trusted=trusted, tables=tuple(tables))
 
 
-def _parse_trusted(value: Any, merger: _Merger) -> bool:
-    if isinstance(value, bool):
-        return value
-    merger.report(
-        "trusted",
-        SOURCE_CLIENT,
-        f"trusted: expected true or false, got {_display(value)} (from {SOURCE_CLIENT}); "
-        "treating the workspace as untrusted",
-    )
-    return False
+def editor_trust(options: Mapping[str, Any], merger: _Merger | None = None) -> bool:
+    """Workspace trust from the editor's initializationOptions: the one place trust is decided.
+
+    Trust only ever narrows: every `trusted` flag present (top level, and under `aqe`) must be an
+    explicit true, so a nested `false` is never outvoted by a top-level `true`. No flag at all means
+    trusted (a client that has no notion of workspace trust)."""
+    nested = options.get("aqe")
+    places = (options, nested) if isinstance(nested, Mapping) else (options,)
+    values = [where["trusted"] for where in places if "trusted" in where]
+    trusted = True
+    for value in values:
+        if not isinstance(value, bool) and merger is not None:
+            merger.report(
+                "trusted",
+                SOURCE_CLIENT,
+                f"trusted: expected true or false, got {_display(value)} (from {SOURCE_CLIENT}); "
+                "treating the workspace as untrusted",
+            )
+        trusted = trusted and value is True
+    return trusted
 
 
 def _environment_entries(environ: Mapping[str, str], merger: _Merger) -> Iterator[_Entry]:
@@ -1247,6 +1302,8 @@ def render_settings_table() -> str:
 def _scope_cell(spec: SettingSpec) -> str:
     if spec.name == _TIGHTEN_ONLY:
         return "user; a workspace may only tighten it"
+    if spec.name in _WORKSPACE_MAY_ONLY_LOWER:
+        return "any; a workspace may only lower it"
     return "user" if spec.scope is Scope.USER else "any"
 
 

@@ -40,7 +40,20 @@ def atomic_write_with(target: Path, write: Callable[[Path], object], *, shared: 
     The temp name is unique, so two writers of one target (threads or processes) never share it.
     The file is private to its owner (mkstemp's 0600) unless `shared`: then it keeps the permissions
     of the file it replaces, or gets those a plain open() would give a new one (a report CI reads, a
-    test file in the project)."""
+    test file in the project).
+
+    Only regular files get the rename: a device, FIFO or terminal (`-o /dev/null`, `/dev/stdout`) is
+    written to directly, and a symlink's target is replaced, never the link itself. (Renaming over
+    /dev/null as root replaces the device with a file and breaks every later process on the machine.)"""
+    try:
+        info = os.stat(target)
+    except OSError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        _write_through(target, write)
+        return
+    if info is not None and os.path.islink(target):
+        target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(descriptor)
@@ -61,6 +74,24 @@ def atomic_write_with(target: Path, write: Callable[[Path], object], *, shared: 
             temp.unlink()
         raise
     fsync_directory(target.parent)
+
+
+def _write_through(target: Path, write: Callable[[Path], object]) -> None:
+    """Write into an existing special file: fill a private temp file, then copy it in. A FIFO that
+    nobody reads fails at once (ENXIO) instead of waiting for ever."""
+    with tempfile.TemporaryDirectory(prefix="aqe-write-") as folder:
+        temp = Path(folder) / "data"
+        write(temp)
+        descriptor = os.open(target, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            os.set_blocking(descriptor, True)
+            with temp.open("rb") as source:
+                while chunk := source.read(1 << 16):
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(descriptor, view) :]
+        finally:
+            os.close(descriptor)
 
 
 def append_line(path: Path, line: bytes, mode: int = 0o644) -> None:

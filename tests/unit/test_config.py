@@ -738,7 +738,8 @@ def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
     machine = {key for key, entry in settings_schema().items() if entry["scope"] == "machine"}
 
     assert machine == {
-        "privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath", "sandboxAllowNetwork"
+        "privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath", "sandboxAllowNetwork",
+        "sandboxAllowUncontained",
     }  # fmt: skip
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}
 

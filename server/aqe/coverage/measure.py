@@ -70,6 +70,7 @@ def measure(
         memory_bytes=memory_bytes,
         allow_network=allow_network,
         collect=(REPORT_NAME,),
+        python=python,
     )
     result = runner.run(spec, cancel)
     if result.stopped_reason is not None:

@@ -92,21 +92,33 @@ def _classes_after_module(classname: str, relative: str) -> list[str]:
     return []
 
 
-def code_version(root: Path) -> str | None:
-    """`<commit>` or `<commit>+<diff hash>`; None outside a git repository (or without git)."""
+# A repository's .git/config can make git run programs (core.fsmonitor, hooks, diff and textconv
+# drivers, filters): git only ever runs in a trusted workspace, with these off and a clean environment.
+_SAFE_GIT = ("git", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "diff.external=",
+             "-c", "core.pager=cat", "-c", "protocol.allow=never")  # fmt: skip
+_GIT_ENVIRONMENT_KEYS = ("PATH", "LANG", "LC_ALL")
+
+
+def code_version(root: Path, *, trusted: bool) -> str | None:
+    """`<commit>` or `<commit>+<diff hash>`; None outside a git repository (or without git).
+
+    In an untrusted workspace git is never run: the commit is read from the .git files themselves,
+    and local changes are not hashed."""
+    if not trusted:
+        return head_commit(root)
+    environment = {key: os.environ[key] for key in _GIT_ENVIRONMENT_KEYS if key in os.environ}
+    environment.update({"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
+            [*_SAFE_GIT, "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=False,
+            env=environment, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
         if head.returncode != 0:
             return None
         diff = subprocess.run(
-            ["git", "diff", "HEAD", "--no-color", "--no-ext-diff"],
-            cwd=root,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
+            [*_SAFE_GIT, "diff", "HEAD", "--no-color", "--no-ext-diff", "--no-textconv"],
+            cwd=root, capture_output=True, timeout=30, check=False, env=environment, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as error:
         log.debug("no code version for %s: %s", root, error)
         return None
@@ -114,6 +126,63 @@ def code_version(root: Path) -> str | None:
     if diff.returncode == 0 and diff.stdout:
         return f"{commit}+{hashlib.sha256(diff.stdout).hexdigest()[:12]}"
     return commit
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def head_commit(root: Path) -> str | None:
+    """The commit HEAD names, read from the repository's files (no git, nothing of it runs)."""
+    git_dir = _git_dir(root)
+    if git_dir is None:
+        return None
+    head = _read_small(git_dir / "HEAD")
+    if head is None:
+        return None
+    if _COMMIT.match(head):
+        return head
+    if not head.startswith("ref: "):
+        return None
+    ref = head[5:].strip()
+    if ".." in ref or not ref.startswith("refs/"):
+        return None
+    common = git_dir
+    common_text = _read_small(git_dir / "commondir")
+    if common_text:
+        common = (git_dir / common_text).resolve()
+    for folder in (git_dir, common):
+        value = _read_small(folder / ref)
+        if value is not None and _COMMIT.match(value):
+            return value
+        packed = _read_small(folder / "packed-refs", limit=4_000_000)
+        for line in (packed or "").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == ref and _COMMIT.match(parts[0]):
+                return parts[0]
+    return None
+
+
+def _git_dir(root: Path) -> Path | None:
+    for folder in (root, *root.parents):
+        dot_git = folder / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():
+            text = _read_small(dot_git)
+            if text and text.startswith("gitdir: "):
+                return (folder / text[8:].strip()).resolve()
+            return None
+    return None
+
+
+def _read_small(path: Path, limit: int = 4096) -> str | None:
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            return handle.read(limit).decode("utf-8", errors="replace").strip()
+    except OSError:
+        return None
 
 
 class TestSources:

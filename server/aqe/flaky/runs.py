@@ -170,7 +170,7 @@ class FlakyRunner:
         cancel = cancel or CancelToken()
         plan = RunPlan.for_budget(runs)
         self.history.check_writable()
-        version = code_version(self.root)
+        version = code_version(self.root, trusted=self.runner.trusted)
         sources = TestSources(self.root)
         records: list[RunRecord] = []
         failed_ids: dict[str, str] = {}  # test id -> the node id to run it alone

@@ -15,7 +15,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol.language_server import lsp_method
 
 from aqe import __version__
-from aqe.config import LoadedSettings, Settings, load_settings
+from aqe.config import LoadedSettings, Settings, editor_trust, load_settings
 from aqe.engine import Engine
 from aqe.lsp.framing import FrameError
 from aqe.lsp.protocol import AqeProtocol
@@ -275,14 +275,6 @@ def _merge_client_settings(options: Mapping[str, Any], client_settings: Mapping[
         merged["aqe"] = {key: value for key, value in merged["aqe"].items() if key != "trusted"}
     merged["trusted"] = editor_trust(options)
     return merged
-
-
-def editor_trust(options: Mapping[str, Any]) -> bool:
-    """The workspace trust flag of initializationOptions, top level or under `aqe`; anything but an
-    explicit true from both places that carry it means untrusted."""
-    nested = options.get("aqe") if isinstance(options.get("aqe"), Mapping) else {}
-    values = [where["trusted"] for where in (options, nested) if "trusted" in where]
-    return all(value is True for value in values)
 
 
 def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:

@@ -18,7 +18,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +156,8 @@ class ProcessTracker:
         self.cgroup = cgroup
         self.known: dict[int, ProcessInfo] = {}
         self.peak = 0
+        self.cgroup_seen = False
+        """The cgroup held a process of the run at some scan: the run really joined it."""
         leader_info = read_process(leader)
         self._started_after = leader_info.start_ticks if leader_info else 0
         self._self = os.getpid()
@@ -164,6 +166,7 @@ class ProcessTracker:
         """Every live process of the sandbox now; remembers them so orphans are still recognised."""
         table = {info.pid: info for info in iter_processes()}
         in_cgroup = self.cgroup.members() if self.cgroup is not None else set()
+        self.cgroup_seen = self.cgroup_seen or bool(in_cgroup)
         found: dict[int, ProcessInfo] = {}
         for info in table.values():
             if info.pid == self._self or info.state in ("Z", "X"):
@@ -189,13 +192,14 @@ class ProcessTracker:
         self.peak = max(self.peak, len(found))
         return found
 
-    def signal_all(self, sig: int) -> int:
-        """Send `sig` to the whole group and to every tracked process; returns how many were signalled."""
+    def signal_all(self, sig: int, spare: Container[int] = ()) -> int:
+        """Send `sig` to the group and to every tracked process but `spare`; returns how many."""
         sent = 0
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.leader, sig)
+        if self.leader not in spare:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.leader, sig)
         for info in list(self.known.values()):
-            if not is_alive(info):
+            if info.pid in spare or not is_alive(info):
                 continue
             try:
                 os.kill(info.pid, sig)
@@ -204,20 +208,21 @@ class ProcessTracker:
                 pass
         return sent
 
-    def kill_all(self, grace_s: float) -> int:
+    def kill_all(self, grace_s: float, spare: Container[int] = ()) -> int:
         """SIGTERM, up to `grace_s` for them to go, then SIGKILL until none is left.
 
-        Returns the number of distinct processes that had to be stopped.
+        `spare` is left out of the SIGTERM (a box's own parts, whose death would end the command at
+        once, with no grace): they go with the SIGKILL. Returns how many distinct processes were stopped.
         """
         self.scan()
         victims = set(self.known)
         if not self.known:
             return 0
-        self.signal_all(signal.SIGTERM)
+        self.signal_all(signal.SIGTERM, spare)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            if not self.scan():
-                return len(victims)
+            if not set(self.scan()) - set(spare):
+                break
             victims.update(self.known)
             time.sleep(0.02)
         for _ in range(500):  # a fork bomb may keep adding processes while we kill them
@@ -226,7 +231,7 @@ class ProcessTracker:
             victims.update(self.known)
             self.signal_all(signal.SIGKILL)
             time.sleep(0.01)
-        return len(victims)
+        return len(victims - set(spare))
 
 
 def live(infos: Iterable[ProcessInfo]) -> list[ProcessInfo]:

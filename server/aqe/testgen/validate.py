@@ -112,6 +112,7 @@ def run_with_coverage(
         memory_bytes=memory_bytes,
         allow_network=allow_network,
         collect=(JUNIT_FILE, ARCS_FILE, PROBE_OUTPUT),
+        python=python,
     )
     result = runner.run(spec, cancel)
     if result.stopped_reason is not None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import textwrap
+import venv
 from pathlib import Path
 
 import pytest
@@ -175,11 +176,11 @@ def test_measuring_an_untrusted_workspace_runs_nothing(tmp_path):
 
 def test_an_interpreter_without_coverage_is_a_clear_error(tmp_path):
     root = _project_with_tests(tmp_path)
-    fake = tmp_path / "python-without-coverage"
-    fake.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
-    fake.chmod(0o755)
+    # A project's own virtual environment without coverage.py: the box shows it (read-only) to the run.
+    venv.EnvBuilder(with_pip=False).create(tmp_path / "venv-without-coverage")
+    python = tmp_path / "venv-without-coverage" / "bin" / "python"
     with pytest.raises(CoverageRunError, match=r"coverage\.py is not installed"):
-        measure(root, [root / "tests"], SandboxRunner(trusted=True), str(fake), timeout_s=60,
+        measure(root, [root / "tests"], SandboxRunner(trusted=True), str(python), timeout_s=60,
                 memory_bytes=None, allow_network=False)  # fmt: skip
 
 

@@ -198,7 +198,7 @@ class CoverageFeature:
         progress = Progress(self.server, "aqe: measuring coverage", cancellable=True)
         await progress.begin(f"{len(tests)} test file{'s' if len(tests) != 1 else ''} for {path.name}")
         texts = {os.path.relpath(path, root): path.read_text(encoding="utf-8", errors="replace")}
-        runner = SandboxRunner(trusted=self.server.trusted)
+        runner = SandboxRunner.for_settings(self.server.settings, trusted=self.server.trusted)
         job = loop.run_in_executor(
             self.server.thread_pool,
             lambda: measure(

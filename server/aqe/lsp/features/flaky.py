@@ -106,7 +106,9 @@ class FlakyFeature:
                     self._report_stamps[path] = stamp
                     changed_reports.append(path)
             if changed_reports:
-                _, problems = ingest_reports(history, root, changed_reports, code_version(root))
+                _, problems = ingest_reports(
+                    history, root, changed_reports, code_version(root, trusted=self.server.trusted)
+                )
                 for problem in problems:
                     if problem not in self._reported:
                         self._reported.add(problem)

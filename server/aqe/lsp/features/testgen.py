@@ -107,7 +107,7 @@ class TestGenerationFeature:
             generator = TestGenerator(
                 root,
                 self.server.settings,
-                SandboxRunner(trusted=self.trusted),
+                SandboxRunner.for_settings(self.server.settings, trusted=self.trusted),
                 complete=self._model(loop) if self.server.settings.test_generation_candidates else None,
                 similar_tests=self._similar_tests(root),
                 progress=report,

@@ -429,6 +429,13 @@ def _ask(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sandbox_line(support, settings: Settings) -> str:  # type: ignore[no-untyped-def]
+    if support.contained:
+        return f"{support.detail}; project code is contained"
+    accepted = "runs anyway (sandboxAllowUncontained)" if settings.sandbox_allow_uncontained else "runs nothing"
+    return f"NOT CONTAINED: {support.detail}; project code {accepted}"
+
+
 def _privacy_audit(args: argparse.Namespace) -> int:
     from aqe.config import load_settings
     from aqe.llm.factory import API_KEY_VARIABLE, audit_log_path
@@ -454,7 +461,10 @@ def _privacy_audit(args: argparse.Namespace) -> int:
     shown_blocked = blocked[len(blocked) - args.limit :] if args.limit else []
     summary = totals(read.entries)
     cloud_key = "set" if os.environ.get(API_KEY_VARIABLE, "").strip() else "not set"
+    from aqe.sandbox.engines import isolation_support
+
     print(f"privacy mode: {settings.privacy_mode}")
+    print(f"sandbox:      {_sandbox_line(isolation_support(), settings)}")
     print(f"audit log:    {path}" + ("" if path.exists() else " (no entries yet)"))
     if settings.privacy_mode != "strict":
         print(f"cloud:        {API_KEY_VARIABLE} {cloud_key}; asked below confidence {settings.fallback_threshold}")

@@ -8,6 +8,8 @@ export interface ServerStatus {
   error?: string | null;
   privacyMode?: string;
   queued?: number;
+  /** What contains project code on this machine; null until the server has checked. */
+  sandbox?: { engine: string; contained: boolean; detail: string } | null;
 }
 
 const MODEL_ICONS: Record<ServerStatus["model"], string> = {
@@ -38,7 +40,12 @@ export function describeStatus(status: ServerStatus): { text: string; tooltip: s
   if (status.error) {
     lines.push(`error: ${status.error}`);
   }
-  return { text: `${icon} aqe${privacy}`, tooltip: lines.join("\n") };
+  const uncontained = status.sandbox && !status.sandbox.contained;
+  if (status.sandbox) {
+    lines.push(`sandbox: ${status.sandbox.contained ? "" : "NOT CONTAINED: "}${status.sandbox.detail}`);
+  }
+  const warning = uncontained ? " $(warning) not contained" : "";
+  return { text: `${icon} aqe${privacy}${warning}`, tooltip: lines.join("\n") };
 }
 
 export class StatusItem implements vscode.Disposable {

@@ -19,6 +19,7 @@ from typing import Any
 from aqe.coverage.model import hash_lines
 from aqe.durable import atomic_write_bytes
 from aqe.llm.types import CancelToken
+from aqe.sandbox.failure import stopping_error
 from aqe.sandbox.pytest_command import pytest_environment
 from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
 
@@ -79,7 +80,7 @@ def measure(
     if raw is None:
         if "No module named coverage" in result.stderr_tail:
             raise CoverageRunError(f"coverage.py is not installed in {python}; install it to measure coverage")
-        tail = result.stderr_tail.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
+        tail = [stopping_error(result.stdout_tail, result.stderr_tail) or f"exit code {result.exit_code}"]
         raise CoverageRunError(f"the run wrote no coverage report ({tail[0]})")
     try:
         report = json.loads(raw)

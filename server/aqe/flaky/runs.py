@@ -24,6 +24,7 @@ from aqe.flaky.history import History
 from aqe.flaky.identity import TestSources, code_version, identify
 from aqe.flaky.junit import TRUNCATED, JUnitFormatError, JUnitReport, read_junit
 from aqe.llm.types import CancelToken
+from aqe.sandbox.failure import stopping_error
 from aqe.sandbox.pytest_command import pytest_environment
 from aqe.sandbox.runner import WORK_FOLDER, SandboxResult, SandboxRunner, SandboxSpec
 
@@ -149,7 +150,7 @@ class FlakyRunner:
             return RunRecord(kind, label, 0, 0, result, _not_run(result, tests)), None
         raw = result.artifacts.get(REPORT_NAME)
         if raw is None:
-            reason = result.stopped_reason or (result.stderr_tail.strip().splitlines() or ["no report"])[-1]
+            reason = result.stopped_reason or stopping_error("", result.stderr_tail) or "no report"
             return RunRecord(kind, label, 0, 0, result, f"no JUnit report ({reason})"), None
         try:
             report = read_junit(_junit_path(raw, scratch, index))
@@ -214,7 +215,7 @@ def _not_run(result: SandboxResult, tests: Sequence[str]) -> str:
     out = _SANDBOX_PATH.sub("", result.stdout_tail).strip().splitlines()
     err = _SANDBOX_PATH.sub("", result.stderr_tail).strip().splitlines()
     asked = " ".join(tests) if tests else "the project"
-    last = next((line.strip() for line in reversed(err or out) if line.strip()), "no output")
+    last = stopping_error("\n".join(out), "\n".join(err)) or "no output"
     if code == 5:
         why = f"pytest collected no tests from {asked}"
     elif code == 4:

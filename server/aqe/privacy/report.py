@@ -14,6 +14,7 @@ from typing import Any
 from aqe.config import Settings, snake_to_camel
 from aqe.llm.factory import API_KEY_VARIABLE, audit_log_path
 from aqe.privacy.audit import blocked_of, decisions_of, entry_json, read_audit, totals
+from aqe.sandbox.engines import isolation_support, support_json
 
 
 def audit_report(
@@ -38,4 +39,9 @@ def audit_report(
         "damagedLines": read.damaged_lines,
         "decisions": [entry_json(entry) for entry in shown_decisions],
         "blocked": [entry_json(entry) for entry in shown_blocked],
+        "sandbox": {
+            **support_json(isolation_support()),
+            "allowUncontained": settings.sandbox_allow_uncontained,
+            "allowNetwork": settings.sandbox_allow_network,
+        },
     }

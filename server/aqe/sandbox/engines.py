@@ -79,11 +79,31 @@ def _probe(command: Sequence[str]) -> str | None:
     return lines[-1] if lines else f"exit {probe.returncode}"
 
 
+_best: IsolationSupport | None = None
+
+
+def known_support() -> IsolationSupport | None:
+    """What `isolation_support()` found, if it has run in this process (it starts processes: an
+    editor's status asks this instead, and the server checks once in the background at start)."""
+    return _best
+
+
 def isolation_support(engine: str | None = None) -> IsolationSupport:
     """The best engine this machine can run (bwrap, then aqe's own namespaces), or the one asked for
     (tests run every attack against both)."""
+    global _best
     if engine is not None:
         return _support_of(engine)
+    _best = _best_support()
+    return _best
+
+
+def support_json(support: IsolationSupport) -> dict[str, object]:
+    """How the audit report and the editor's status describe the sandbox."""
+    return {"engine": support.engine, "contained": support.contained, "detail": support.detail}
+
+
+def _best_support() -> IsolationSupport:
     bwrap = _support_of(ENGINE_BWRAP)
     if bwrap.engine == ENGINE_BWRAP:
         return bwrap

@@ -16,6 +16,7 @@ flags the filter can read.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import tempfile
 
@@ -35,6 +36,7 @@ _CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 
 _TIOCSTI = 0x5412
 
 
+@functools.cache
 def filter_bpf() -> bytes | None:
     """The filter as a BPF program (bubblewrap's --seccomp format); None where libseccomp is missing."""
     seccomp_filter = _build()

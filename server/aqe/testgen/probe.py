@@ -115,7 +115,15 @@ class Observation:
             return False
         if self.raised is not None:
             return self.raised_module not in (None, "builtins") or self.raised not in _ACCIDENTAL_ERRORS
-        return self.roundtrip and self.value_repr is not None
+        return self.roundtrip and self.value_repr is not None and not holds_a_secret(self.value_repr)
+
+
+def holds_a_secret(value_repr: str) -> bool:
+    """A value the privacy redaction would hide (a key read from a file, a token): a generated test
+    must never write it into the project's tests, where it would be committed."""
+    from aqe.privacy.redaction import redact
+
+    return bool(redact(f"value = {value_repr}").findings)
 
 
 # Errors that say the probe built a nonsensical call, not that the code checks its input.

@@ -15,6 +15,7 @@ from tree_sitter import Node
 
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
+from aqe.testgen.probe import holds_a_secret
 from aqe.testgen.render import TestCandidate
 
 REPAIR_NOTE = "# aqe: expected values observed from the current code (characterises its behaviour)"
@@ -119,6 +120,8 @@ def rewrite_assertions(item: Instrumented, seen: dict[int, dict[str, object]]) -
         record = seen.get(check.number)
         if record is None or not record.get("roundtrip"):
             return None  # a check that did not run, or a value no literal can state: not repairable
+        if holds_a_secret(str(record["repr"])):
+            return None  # never write a secret the code returned into a test file
         out += data[position : check.start] + str(record["repr"]).encode("utf-8")
         position = check.end
         module, name = record.get("module"), record.get("type")

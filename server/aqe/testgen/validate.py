@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from aqe.flaky.junit import JUnitFormatError, Outcome, read_junit
 from aqe.llm.types import CancelToken
+from aqe.sandbox.failure import stopping_error
 from aqe.sandbox.pytest_command import pytest_environment
 from aqe.sandbox.runner import SandboxResult, SandboxRunner, SandboxSpec
 
@@ -121,7 +122,7 @@ def run_with_coverage(
         raise RunFailed(f"coverage.py is not installed in {python}; aqe needs it to prove a test adds coverage")
     junit = result.artifacts.get(JUNIT_FILE)
     if junit is None:
-        tail = (result.stdout_tail + result.stderr_tail).strip().splitlines()[-3:]
+        tail = [stopping_error(result.stdout_tail, result.stderr_tail) or ""]
         raise RunFailed("pytest did not run: " + (" / ".join(tail) or f"exit code {result.exit_code}"))
     outcomes, messages = _outcomes(junit)
     arcs = _arcs(result.artifacts.get(ARCS_FILE), target_lines)

@@ -3,7 +3,6 @@ hostile candidates that are contained."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -122,31 +121,48 @@ def test_a_script_that_exits_at_import_is_reported_and_nothing_is_written(billin
 
 HOSTILE = {
     "deletes the workspace": "1, 1) == 0\n    import shutil, os\n    shutil.rmtree(os.getcwd())\n",
-    "writes outside": "1, 1) == 0\n    open('/tmp/aqe-hostile-marker', 'w').write('x')\n",
+    "writes outside": "1, 1) == 0\n    open({marker!r}, 'w').write('x')\n",
     "opens a socket": "1, 1) == 0\n    import socket\n    socket.create_connection(('1.1.1.1', 80), timeout=3)\n",
     "forks and loops": "1, 1) == 0\n    import os\n    if os.fork() == 0:\n        while True:\n            pass\n"
     "    while True:\n        pass\n",
 }
 
 
+class RecordingRunner(SandboxRunner):
+    """Keeps each run's result, so the test can check what the sandbox found after every run."""
+
+    def __init__(self) -> None:
+        super().__init__(trusted=True)
+        self.results: list = []
+
+    def run(self, spec, cancel=None):  # type: ignore[no-untyped-def]
+        result = super().run(spec, cancel)
+        self.results.append(result)
+        return result
+
+
 @pytest.mark.parametrize("behaviour", list(HOSTILE))
-def test_hostile_model_code_is_contained_and_the_good_candidate_still_wins(billing: Path, behaviour: str) -> None:
-    marker = Path("/tmp/aqe-hostile-marker")
-    marker.unlink(missing_ok=True)
+def test_hostile_model_code_is_contained_and_the_good_candidate_still_wins(
+    billing: Path, tmp_path: Path, behaviour: str
+) -> None:
+    marker = tmp_path / "hostile-marker"  # a host path the box must not be able to write
     before = {p: p.read_bytes() for p in billing.rglob("*") if p.is_file()}
     started = time.monotonic()
-
-    result = generate(billing, "src/billing/invoice.py", "late_fee_cents", model=ScriptedModel(HOSTILE[behaviour]))
+    text = (billing / "src/billing/invoice.py").read_text()
+    target = find_target_by_name(billing, "src/billing/invoice.py", text, "late_fee_cents")
+    runner = RecordingRunner()
+    model = ScriptedModel(HOSTILE[behaviour].format(marker=str(marker)))
+    configured = Settings(test_generation_candidates=1, sandbox_timeout_s=20.0)
+    result = TestGenerator(billing, configured, runner, complete=model).generate(target, text)
 
     assert time.monotonic() - started < 120
     assert {p: p.read_bytes() for p in billing.rglob("*") if p.is_file()} == before
     assert result.proven is not None and result.proven.candidate.generator == "values"
     hostile = [c for c in result.candidates if c.generator.startswith("model")]
     assert hostile and (hostile[0].passed_runs < 2 or behaviour == "writes outside")
-    if behaviour == "writes outside" and result.network_isolated:
-        assert not marker.exists()  # the file system outside the sandbox is read-only
-    leftovers = subprocess.run(["pgrep", "-f", "aqe_twice"], capture_output=True, text=True).stdout.split()
-    assert [pid for pid in leftovers if int(pid) != os.getpid()] == []
+    assert not marker.exists()  # the file system outside the sandbox is out of reach
+    # Nothing any run started outlived it: the sandbox's own check after each run.
+    assert runner.results and all(run.survivors == 0 and run.contained for run in runner.results)
 
 
 def test_an_untrusted_workspace_runs_nothing(billing: Path) -> None:

@@ -49,6 +49,9 @@ function M.status()
       if status.privacyMode then
         text = text .. ", " .. status.privacyMode
       end
+      if type(status.sandbox) == "table" and status.sandbox.contained == false then
+        text = text .. ", sandbox NOT contained"
+      end
       if status.error and status.error ~= vim.NIL then
         text = text .. " (" .. status.error .. ")"
       end

@@ -60,10 +60,11 @@ def register(server: AqeLanguageServer) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(ls: AqeLanguageServer, params: types.InitializedParams) -> None:
         from aqe.lsp.features.configuration import refresh_configuration
-        from aqe.lsp.features.models import start_models
+        from aqe.lsp.features.models import check_sandbox, start_models
 
         await refresh_configuration(ls, None)
         ls.run_task(start_models(ls), "model warm-up")
+        ls.run_task(check_sandbox(ls), "sandbox check")
         ls.emit("initialized")
 
     @server.feature(types.SHUTDOWN)

@@ -18,6 +18,7 @@ from aqe.llm.types import CancelToken, CompletionOptions, Priority, Prompt, Prov
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
 from aqe.privacy.guard import set_guard_mode
+from aqe.sandbox.engines import isolation_support, known_support, support_json
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def status_of(ls: AqeLanguageServer) -> dict[str, Any]:
         "error": service.error if service else None,
         "privacyMode": ls.settings.privacy_mode,
         "queued": service.queue.queued if service else 0,
+        "sandbox": support_json(support) if (support := known_support()) is not None else None,
     }
 
 
@@ -69,6 +71,22 @@ async def start_models(ls: AqeLanguageServer) -> None:
         progress.end(f"model {service.status.value}" + (f": {service.error}" if service.error else ""))
         if service.error:
             ls.notify_user(f"aqe: the local model did not load: {service.error}", types.MessageType.Error)
+
+
+async def check_sandbox(ls: AqeLanguageServer) -> None:
+    """Find out once, off the event loop, what can contain project code here; the status says it, and
+    a user whose machine cannot contain it hears why once (nothing of the project's will run)."""
+    loop = asyncio.get_running_loop()
+    support = await loop.run_in_executor(ls.thread_pool, isolation_support)
+    _send_status(ls)
+    if not support.contained and ls.trusted:
+        accepted = ls.settings.sandbox_allow_uncontained
+        ls.notify_user(
+            f"aqe: project code is not contained on this machine ({support.detail}); "
+            + ("it runs anyway, as you set sandboxAllowUncontained." if accepted
+               else "aqe will not run tests or generated tests until bubblewrap is installed."),
+            types.MessageType.Warning,
+        )  # fmt: skip
 
 
 async def stop_models(ls: AqeLanguageServer) -> None:

@@ -66,7 +66,7 @@ def measure(
     spec = SandboxSpec(
         command=coverage_command(python, relative),
         copy_from=root,
-        env=pytest_environment(),
+        env=pytest_environment(root),
         timeout_s=timeout_s,
         memory_bytes=memory_bytes,
         allow_network=allow_network,

@@ -125,7 +125,7 @@ class FlakyRunner:
         return SandboxSpec(
             command=tuple(command),
             copy_from=self.root,
-            env=pytest_environment(),
+            env=pytest_environment(self.root),
             timeout_s=self.timeout_s,
             memory_bytes=self.memory_bytes,
             allow_network=self.allow_network,

@@ -22,5 +22,12 @@ def project_python(root: Path) -> str:
     return sys.executable
 
 
-def pytest_environment() -> tuple[tuple[str, str], ...]:
-    return (("PYTHONPATH", str(PLUGINS_DIR)),)
+def pytest_environment(root: Path | None = None) -> tuple[tuple[str, str], ...]:
+    """PYTHONPATH for a run of the project's tests: aqe's plugins, and the copy's `src/` when the
+    project keeps its code there. A src-layout project is usually installed editable into its own
+    environment, pointing at the real project's folder, which the sandbox does not show: the copy's
+    own `src/` comes first on the path instead."""
+    entries = [str(PLUGINS_DIR)]
+    if root is not None and (root / "src").is_dir():
+        entries.append("src")  # relative: the run's working directory is the copy of the project
+    return (("PYTHONPATH", ":".join(entries)),)

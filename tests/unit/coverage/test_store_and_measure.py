@@ -208,3 +208,14 @@ def test_the_kept_measurement_is_written_durably_and_a_newer_format_is_not_overw
     with pytest.raises(CoverageRunError, match="newer aqe"):
         load_kept(target)
     assert os.path.getsize(target) > 0
+
+
+def test_a_src_layout_project_without_a_pythonpath_setting_imports_its_copy(tmp_path):
+    """Such projects are installed editable into their own environment, which points at the real
+    folder: the sandbox does not show it, so the copy's src/ must be on the path."""
+    root = _project_with_tests(tmp_path)
+    (root / "pyproject.toml").write_text("[project]\nname = 'calc'\nversion = '0'\n")
+    run = measure(root, [root / "tests"], SandboxRunner(trusted=True), sys.executable, timeout_s=60,
+                  memory_bytes=None, allow_network=False)  # fmt: skip
+    assert run.sandbox.exit_code == 0, run.sandbox.stdout_tail + run.sandbox.stderr_tail
+    assert any(name.endswith("calc.py") for name in run.report["files"])

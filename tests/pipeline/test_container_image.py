@@ -109,7 +109,7 @@ def test_the_image_builds_and_reviews_the_sample_project(tmp_path):
 def image_venv(tmp_path_factory) -> dict[str, str]:
     """The build stage's install, run the same way (scripts/install-aqe VENV CACHE_HOME) into a fresh
     venv, reusing the llama-cpp-python wheel scripts/setup compiled; and the runtime stage's ENV."""
-    python = shutil.which("python3") or sys.executable
+    python = sys.executable  # a Python with venv and pip, as python:3.11-slim has
     cached = subprocess.run(
         [str(REPO_ROOT / "scripts" / "llama-cpp-wheel"), "--cached-only"],
         env={**os.environ, "PYTHON": python},
@@ -231,3 +231,22 @@ def test_the_healthcheck_passes_while_the_server_listens_and_leaves_its_one_clie
     finally:
         server.kill()
         server.wait(timeout=60)
+
+
+def test_the_healthcheck_reads_listening_sockets_of_both_tables(tmp_path):
+    from aqe.healthcheck import listening_ports
+
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    tcp = tmp_path / "tcp"
+    tcp.write_text(
+        header
+        + "   0: 0100007F:0827 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001 0 1 1\n"  # 2087 LISTEN
+        + "   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000 10001 0 2 1\n",  # 8080 in use
+        encoding="ascii",
+    )
+    tcp6 = tmp_path / "tcp6"
+    tcp6.write_text(
+        header + "   0: 00000000000000000000000000000000:24D8 00000000000000000000000000000000:0000 0A 0 0 0 0 0 1 1\n",
+        encoding="ascii",
+    )
+    assert listening_ports([tcp, tcp6, tmp_path / "missing"]) == {2087, 9432}

@@ -261,3 +261,48 @@ def test_an_unknown_command_fails_the_step_with_an_error_annotation(workspace):
     completed, _, _ = run_action(workspace, commands="analyse")
     assert completed.returncode == 2
     assert "::error title=aqe action::commands: unknown analyse" in completed.stdout
+
+
+def test_annotations_escape_what_the_runner_would_read_as_syntax():
+    from aqe.github_action.commands import AnalyzeOutcome, ReportedFinding
+    from aqe.github_action.summary import JobResults, annotations
+
+    finding = ReportedFinding("src/a,b:c.py", 3, 7, "QE101", "note", "100% sure\nsecond line")
+    outcome = AnalyzeOutcome(1, None, (finding,), {"QE101": "test-without-assertion"})
+
+    (line,) = annotations(JobResults(outcome, None, None))
+
+    assert line == (
+        "::notice file=src/a%2Cb%3Ac.py,line=3,col=7,title=QE101 test-without-assertion::100%25 sure%0Asecond line"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("INPUT_FAIL_ON", "errors", "fail-on: expected one of error, warning, info, hint, never, got 'errors'"),
+        ("INPUT_PRIVACY_MODE", "loose", "privacy-mode: expected one of strict, balanced, off, got 'loose'"),
+        ("INPUT_FLAKY_RUNS", "-1", "flaky-runs: expected a whole number of at least 0, got '-1'"),
+        ("INPUT_FAIL_ON_FLAKY", "maybe", "fail-on-flaky: expected true or false, got 'maybe'"),
+        ("INPUT_WORKING_DIRECTORY", "../elsewhere", "working-directory: must be a folder inside the repository"),
+    ],
+)
+def test_a_bad_input_is_named_in_the_error(variable, value, message):
+    from aqe.github_action.inputs import InputError, read_inputs
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_inputs({variable: value})
+
+
+def test_inputs_default_to_a_strict_review_of_the_whole_project():
+    from aqe.github_action.inputs import read_inputs
+
+    inputs = read_inputs({"INPUT_COMMANDS": "analyze, flaky analyze"})
+
+    assert inputs.commands == ("analyze", "flaky")
+    assert (inputs.paths, inputs.fail_on, inputs.privacy_mode, inputs.working_directory) == (
+        (".",),
+        "error",
+        "strict",
+        ".",
+    )

@@ -285,6 +285,7 @@ def test_annotations_escape_what_the_runner_would_read_as_syntax():
         ("INPUT_FLAKY_RUNS", "-1", "flaky-runs: expected a whole number of at least 0, got '-1'"),
         ("INPUT_FAIL_ON_FLAKY", "maybe", "fail-on-flaky: expected true or false, got 'maybe'"),
         ("INPUT_WORKING_DIRECTORY", "../elsewhere", "working-directory: must be a folder inside the repository"),
+        ("INPUT_RESULTS_DIRECTORY", "/elsewhere", "results-directory: must be a folder inside the repository"),
     ],
 )
 def test_a_bad_input_is_named_in_the_error(variable, value, message):

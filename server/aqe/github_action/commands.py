@@ -113,6 +113,7 @@ class AqeRunner:
     def analyze(self) -> AnalyzeOutcome:
         self.results.mkdir(parents=True, exist_ok=True)
         sarif_file = self.results / "aqe.sarif"
+        sarif_file.unlink(missing_ok=True)  # a previous run's file must not pass for this run's
         arguments = ["analyze", *self.inputs.paths, "--format", "sarif", "-o", str(sarif_file)]
         completed = self.run(*arguments, "--fail-on", self.inputs.fail_on)
         if completed.returncode == EXIT_USAGE or not sarif_file.is_file():
@@ -184,6 +185,7 @@ class AqeRunner:
         verdicts = tuple(self._verdict(test) for test in json.loads(report.stdout)["tests"])
         self.results.mkdir(parents=True, exist_ok=True)
         sarif_file = self.results / "aqe-flaky.sarif"
+        sarif_file.unlink(missing_ok=True)
         self.run("flaky", "--root", str(self.project), "report", "--format", "sarif", "-o", str(sarif_file))
         if sarif_file.is_file():
             log = json.loads(sarif_file.read_text(encoding="utf-8"))

@@ -74,6 +74,14 @@ def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[
     return value
 
 
+def _inside_repository(environ: Mapping[str, str], name: str, default: str) -> str:
+    """Relative paths only: the Action reads and writes inside the checkout, nowhere else on the runner."""
+    value = environ.get(name, "").strip() or default
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        raise InputError(f"{_input_name(name)}: must be a folder inside the repository, got {value!r}")
+    return value
+
+
 def _input_name(variable: str) -> str:
     return variable.removeprefix("INPUT_").lower().replace("_", "-")
 
@@ -83,9 +91,8 @@ def read_inputs(environ: Mapping[str, str]) -> ActionInputs:
     unknown = [command for command in commands if command not in COMMANDS]
     if unknown:
         raise InputError(f"commands: unknown {', '.join(unknown)} (choose from {', '.join(COMMANDS)})")
-    working_directory = environ.get("INPUT_WORKING_DIRECTORY", "").strip() or "."
-    if Path(working_directory).is_absolute() or ".." in Path(working_directory).parts:
-        raise InputError(f"working-directory: must be a folder inside the repository, got {working_directory!r}")
+    working_directory = _inside_repository(environ, "INPUT_WORKING_DIRECTORY", ".")
+    results_directory = _inside_repository(environ, "INPUT_RESULTS_DIRECTORY", "aqe-results")
     return ActionInputs(
         commands=tuple(dict.fromkeys(commands)),
         paths=_words(environ.get("INPUT_PATHS", "")) or (".",),
@@ -97,7 +104,7 @@ def read_inputs(environ: Mapping[str, str]) -> ActionInputs:
         fail_on_flaky=_flag(environ, "INPUT_FAIL_ON_FLAKY", False),
         generate_max=_count(environ, "INPUT_GENERATE_MAX", 5, 1),
         generate_with_model=_flag(environ, "INPUT_GENERATE_WITH_MODEL", True),
-        results_directory=environ.get("INPUT_RESULTS_DIRECTORY", "").strip() or "aqe-results",
+        results_directory=results_directory,
     )
 
 

@@ -91,11 +91,10 @@ def _ordered(findings: Iterable[ReportedFinding]) -> list[ReportedFinding]:
 
 def _generate_section(outcome: GenerateOutcome) -> str:
     lines = ["## Proven tests", ""]
+    if outcome.exit_code not in (0, 1):
+        return "\n".join([*lines, "`aqe generate --coverage-gaps` could not run; its error is in the step log."])
     if not outcome.attempted:
-        lines.append("No function with a coverage gap was found." if outcome.exit_code == 0 else "")
-        if outcome.exit_code not in (0, 1):
-            lines[-1] = "`aqe generate --coverage-gaps` could not run; its error is in the step log."
-        return "\n".join(lines)
+        return "\n".join([*lines, "No function with a coverage gap was found."])
     lines.append(
         f"{len(outcome.proven)} of {len(outcome.attempted)} functions with coverage gaps got a test that passed "
         "twice in the sandbox and covers lines the suite did not (nothing was written to the repository)."

@@ -96,7 +96,7 @@ def test_the_image_builds_and_reviews_the_sample_project(tmp_path):
         shop = tmp_path / "shop"
         shutil.copytree(SHOP, shop, ignore=shutil.ignore_patterns(".aqe", "node_modules"))
         shop.chmod(0o777)
-        run = [engine, "run", "--rm", "--network=none", "-v", f"{shop}:/work", tag]
+        run = [engine, "run", "--rm", "--network=none", "-v", f"{shop}:/project", tag]
         result = subprocess.run([*run, "analyze", "--format", "json", "."], capture_output=True, text=True)
         assert len(json.loads(result.stdout)["findings"]) == 15, result.stderr
         info = subprocess.run([*run, "model", "info", "--format", "json"], capture_output=True, text=True)

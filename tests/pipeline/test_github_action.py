@@ -257,6 +257,13 @@ def test_the_exit_code_follows_fail_on(workspace, fail_on, paths, exit_code):
     assert _outputs(output_file)["exit-code"] == str(exit_code)
 
 
+def test_a_flaky_test_fails_the_job_only_with_fail_on_flaky(workspace):
+    inputs = {"working-directory": "examples/shop", "commands": "flaky", "junit-reports": "reports/*.xml"}
+    failing, output_file, _ = run_action(workspace, **inputs, **{"fail-on-flaky": "true"})
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert _outputs(output_file)["flaky-tests"] == "1"
+
+
 def test_an_unknown_command_fails_the_step_with_an_error_annotation(workspace):
     completed, _, _ = run_action(workspace, commands="analyse")
     assert completed.returncode == 2

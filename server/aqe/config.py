@@ -206,6 +206,28 @@ class Settings:
     code_lens: bool = field(
         default=True, metadata=_meta("Show code lenses (run test, coverage, flakiness) above units.", _EDITOR)
     )
+    metrics_port: int = field(
+        default=0,
+        metadata=_meta(
+            "TCP port of a Prometheus metrics endpoint (requests, latencies, model queue, coalesced model "
+            "calls) for a long-running `aqe serve --tcp`; 0 serves none. Read when the server starts.",
+            _EDITOR,
+            scope=Scope.USER,
+            minimum=0,
+            maximum=65_535,
+            implemented=True,
+        ),
+    )
+    metrics_host: str = field(
+        default="127.0.0.1",
+        metadata=_meta(
+            "Address the metrics endpoint listens on (0.0.0.0 in a container whose port is published).",
+            _EDITOR,
+            scope=Scope.USER,
+            min_length=1,
+            implemented=True,
+        ),
+    )
     privacy_mode: PrivacyMode = field(
         default="strict",
         metadata=_meta(

@@ -740,6 +740,7 @@ def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
     assert machine == {
         "privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath", "sandboxAllowNetwork",
         "sandboxAllowUncontained",
+        "metricsPort", "metricsHost",  # a repository must not open a port on the user's machine
     }  # fmt: skip
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}
 

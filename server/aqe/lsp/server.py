@@ -296,7 +296,7 @@ def workspace_roots_of(params: types.InitializeParams) -> tuple[Path, ...]:
 
 FEATURES = (
     "lifecycle", "documents", "diagnostics", "code_actions", "hover", "configuration", "models", "index", "coverage",
-    "flaky", "privacy", "testgen", "learning", "model_review",
+    "flaky", "privacy", "testgen", "learning", "model_review", "metrics",
 )  # fmt: skip
 
 

@@ -18,13 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aqe.app.project import Project
+from aqe.app.testgen import TestGenerationService
 from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, workspace_root
 from aqe.config import LoadedSettings, load_settings
 from aqe.durable import atomic_write_bytes
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
 from aqe.parsing.languages import Language, language_for_path
 from aqe.sandbox.runner import SandboxRunner
-from aqe.testgen.generate import GenerationResult, TestGenerator
+from aqe.testgen.generate import GenerationResult
 from aqe.testgen.target import TargetError, TestTarget, find_target_by_name
 
 
@@ -67,23 +69,20 @@ def generate_command(args: argparse.Namespace) -> int:
         print("aqe generate: no function with a coverage gap was found", file=sys.stderr)
         return EXIT_OK
     complete, close = (None, None) if args.no_model else _model(loaded, root)
+    service = TestGenerationService(Project(root, loaded), complete, _similar_tests(root, loaded))
     results: list[GenerationResult] = []
     try:
         for target, text in targets:
             print(f"aqe: generating a test for {target.path}::{target.qualified_name}", file=sys.stderr)
-            generator = TestGenerator(
-                root,
-                loaded.settings,
-                SandboxRunner.for_settings(loaded.settings, trusted=loaded.trusted),
-                complete=complete if loaded.settings.test_generation_candidates else None,
-                similar_tests=_similar_tests(root, loaded),
-                progress=(lambda message: print(f"aqe:   {message}", file=sys.stderr)) if args.verbose else None,
-            )
-            results.append(generator.generate(target, text))
+            progress = (lambda message: print(f"aqe:   {message}", file=sys.stderr)) if args.verbose else None
+            results.append(service.generate(target, text, progress=progress))
     finally:
         if close is not None:
             close()
     written = _write(root, results) if args.write else []
+    for result in results:
+        if result.target.qualified_name in written:
+            service.record_outcome(result, "apply", "cli")  # learning sees tests accepted here too
     if args.format == "json":
         print(json.dumps([_json(result) for result in results], indent=2))
     else:

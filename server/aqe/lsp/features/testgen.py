@@ -19,15 +19,16 @@ from typing import Any
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
+from aqe.app.project import Project
+from aqe.app.testgen import TestGenerationService
+from aqe.config import LoadedSettings
 from aqe.coverage.gaps import GAP_RULE_ID
-from aqe.learning.events import FeedbackEvent, FeedbackLog
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Priority, Prompt, ProviderError
 from aqe.lsp.convert import position_argument
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.languages import Language
-from aqe.sandbox.runner import SandboxRunner
-from aqe.testgen.generate import GenerationResult, TestGenerator
+from aqe.testgen.generate import GenerationResult
 from aqe.testgen.placement import TestFileEdit
 from aqe.testgen.target import TargetError, TestTarget, find_target
 from aqe.workspace import path_from_uri
@@ -104,17 +105,11 @@ class TestGenerationFeature:
             def report(message: str) -> None:
                 progress.report(message)
 
-            generator = TestGenerator(
-                root,
-                self.server.settings,
-                SandboxRunner.for_settings(self.server.settings, trusted=self.trusted),
-                complete=self._model(loop) if self.server.settings.test_generation_candidates else None,
-                similar_tests=self._similar_tests(root),
-                progress=report,
-                cancel=cancel,
-            )
+            service = self.service(root, loop)
             try:
-                result = await loop.run_in_executor(None, lambda: generator.generate(target, text))
+                result = await loop.run_in_executor(
+                    None, lambda: service.generate(target, text, progress=report, cancel=cancel)
+                )
             finally:
                 watcher.cancel()
             if result.proven is None:
@@ -126,9 +121,20 @@ class TestGenerationFeature:
                     self.server.notify_user(f"aqe: {result.reason}", types.MessageType.Warning, always=True)
                 return
             progress.end("applying the test")
-            await self._apply(root, result)
+            await self._apply(service, result)
 
-    async def _apply(self, root: Path, result: GenerationResult) -> None:
+    def project(self, root: Path) -> Project:
+        loaded = self.server.loaded_settings
+        if loaded is None:  # before initialize: nothing is trusted yet
+            loaded = LoadedSettings(settings=self.server.settings, issues=(), trusted=False)
+        return Project(root, loaded)
+
+    def service(self, root: Path, loop: asyncio.AbstractEventLoop | None = None) -> TestGenerationService:
+        complete = self._model(loop) if loop is not None else None
+        return TestGenerationService(self.project(root), complete, self._similar_tests(root))
+
+    async def _apply(self, service: TestGenerationService, result: GenerationResult) -> None:
+        root = service.project.root
         proven = result.proven
         assert proven is not None
         edit = proven.edit
@@ -144,16 +150,7 @@ class TestGenerationFeature:
             log.warning("the editor did not apply the test: %s", error)
             applied = False
         gained = proven.arcs_after - proven.arcs_before
-        details = {
-            "target": result.target.qualified_name,
-            "file": edit.path,
-            "generator": proven.candidate.generator,
-            "arcsGained": gained,
-            "linesGained": list(proven.lines_gained),
-            "repaired": proven.repaired,
-            "seconds": round(result.seconds, 2),
-        }
-        self._feedback(root).record(FeedbackEvent("apply" if applied else "reject", "testgen", details))
+        service.record_outcome(result, "apply" if applied else "reject", "editor")
         if not applied:
             self.server.notify_user("aqe: the editor did not apply the generated test", types.MessageType.Warning)
             return
@@ -251,9 +248,6 @@ class TestGenerationFeature:
 
         return similar
 
-    def _feedback(self, root: Path) -> FeedbackLog:
-        return FeedbackLog.for_workspace(root, self.server.settings.index_dir)
-
     def document_changed(self, uri: str) -> None:
         """An accepted test that later disappears was undone; one whose body changed was edited."""
         path = path_from_uri(uri)
@@ -274,9 +268,7 @@ class TestGenerationFeature:
                 written.reported = True
                 root = self.server.engine.workspace.root_of(path)
                 if root is not None:
-                    self._feedback(root).record(
-                        FeedbackEvent(kind, "testgen", {"target": written.target, "tests": list(written.names)})
-                    )
+                    self.service(root).record_change(written.target, written.names, kind)
 
 
 def _at(line: int) -> types.Range:

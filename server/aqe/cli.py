@@ -497,9 +497,10 @@ def _coverage(args: argparse.Namespace) -> int:
         from aqe.cli_index import gaps_command
 
         return gaps_command(args)
+    from aqe.app.coverage import coverage_store
     from aqe.config import load_settings
     from aqe.coverage.report import build_report, render_json, render_text
-    from aqe.coverage.store import DEFAULT_COVERAGE_FILES, MEASURED_FILE, CoverageStore
+    from aqe.coverage.store import DEFAULT_COVERAGE_FILES, CoverageStore
     from aqe.report.sarif import line_text_from_files, render_sarif
     from aqe.workspace import Workspace
 
@@ -513,11 +514,10 @@ def _coverage(args: argparse.Namespace) -> int:
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
     settings = loaded.settings
-    kept = root / settings.index_dir / MEASURED_FILE
     if args.data:
         store = CoverageStore([root], extra_files=[Path(d).resolve() for d in args.data], use_default_names=False)
     else:
-        store = CoverageStore([root], settings.coverage_paths, extra_files=[kept])
+        store = coverage_store([root], settings)
     report = build_report(root, store, Workspace([root], settings.exclude), [p.resolve() for p in paths])
     for problem in report.problems:
         print(f"aqe coverage: {problem}", file=sys.stderr)

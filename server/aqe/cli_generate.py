@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from aqe.config import LoadedSettings, load_settings
 from aqe.durable import atomic_write_bytes
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
 from aqe.parsing.languages import Language, language_for_path
-from aqe.sandbox.runner import SandboxRunner
 from aqe.testgen.generate import GenerationResult
 from aqe.testgen.target import TargetError, TestTarget, find_target_by_name
 
@@ -119,19 +117,21 @@ def _named_target(root: Path, spec: str) -> tuple[TestTarget, str]:
 def _gap_targets(root: Path, loaded: LoadedSettings, limit: int) -> list[tuple[TestTarget, str]]:
     """Functions with uncovered lines or branches, from the project's coverage data (measured once in
     the sandbox when there is none), least covered first."""
+    from aqe.app.coverage import CoverageService
+    from aqe.coverage.measure import CoverageRunError
     from aqe.coverage.report import build_report
-    from aqe.coverage.store import MEASURED_FILE, CoverageStore
     from aqe.workspace import Workspace
 
-    settings = loaded.settings
-    workspace = Workspace([root], settings.exclude)
-    kept = root / settings.index_dir / MEASURED_FILE
-    store = CoverageStore([root], settings.coverage_paths, extra_files=[kept])
-    report = build_report(root, store, workspace)
+    coverage = CoverageService(Project(root, loaded))
+    workspace = Workspace([root], loaded.settings.exclude)
+    report = build_report(root, coverage.store(), workspace)
     if not report.sources:
         print("aqe: no coverage data; running the test suite once with coverage (in the sandbox)", file=sys.stderr)
-        _measure_suite(root, loaded, kept)
-        report = build_report(root, CoverageStore([root], settings.coverage_paths, extra_files=[kept]), workspace)
+        try:
+            coverage.measure_suite()
+        except CoverageRunError as error:
+            raise ValueError(f"the suite could not be measured: {error}") from error
+        report = build_report(root, coverage.store(), workspace)
     gaps = sorted(report.gaps(), key=lambda item: item[1].percent)
     targets: list[tuple[TestTarget, str]] = []
     for hints, function in gaps:
@@ -147,32 +147,6 @@ def _gap_targets(root: Path, loaded: LoadedSettings, limit: int) -> list[tuple[T
         if len(targets) >= limit:
             break
     return targets
-
-
-def _measure_suite(root: Path, loaded: LoadedSettings, kept: Path) -> None:
-    from aqe.coverage.measure import CoverageRunError, measure, merge_measurement, write_durably
-    from aqe.parsing.units import is_test_file
-    from aqe.sandbox.pytest_command import project_python
-    from aqe.workspace import Workspace
-
-    settings = loaded.settings
-    workspace = Workspace([root], settings.exclude)
-    tests = [
-        p for p in workspace.iter_source_files([root]) if p.suffix == ".py" and is_test_file(os.path.relpath(p, root))
-    ]
-    try:
-        run = measure(
-            root,
-            tests,
-            SandboxRunner.for_settings(loaded.settings, trusted=loaded.trusted),
-            project_python(root),
-            timeout_s=settings.sandbox_timeout_s,
-            memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
-            allow_network=settings.sandbox_allow_network,
-        )
-    except CoverageRunError as error:
-        raise ValueError(f"the suite could not be measured: {error}") from error
-    write_durably(kept, merge_measurement(None, run, root, [], {}))
 
 
 def _model(loaded: LoadedSettings, root: Path) -> tuple[Any, Any]:

@@ -19,6 +19,19 @@ from aqe.sandbox.runner import SandboxRunner
 
 
 @dataclass(frozen=True)
+class SandboxLimits:
+    """The limits of one sandboxed run, from the settings (a repository may only lower them)."""
+
+    timeout_s: float
+    memory_bytes: int
+    allow_network: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> SandboxLimits:
+        return cls(settings.sandbox_timeout_s, settings.sandbox_memory_mb * 1024 * 1024, settings.sandbox_allow_network)
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     loaded: LoadedSettings
@@ -39,6 +52,9 @@ class Project:
 
     def sandbox_runner(self) -> SandboxRunner:
         return SandboxRunner.for_settings(self.settings, trusted=self.trusted)
+
+    def sandbox_limits(self) -> SandboxLimits:
+        return SandboxLimits.of(self.settings)
 
     def feedback_log(self) -> FeedbackLog:
         return FeedbackLog.for_workspace(self.root, self.settings.index_dir)

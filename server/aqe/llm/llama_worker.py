@@ -87,7 +87,7 @@ class _Request:
     greedy: bool
     grammar: Any
     """A native grammar sampler kept out of the chain: checked against the chosen token only (see
-    Engine._grammar_token), because applying it to all 262k candidates each step costs seconds."""
+    LlamaEngine._grammar_token), because applying it to all 262k candidates each step costs seconds."""
     cancel: threading.Event
     truncated_tokens: int
     received: float
@@ -123,7 +123,7 @@ def check_gguf_header(path: str) -> None:
         raise LoadError(f"{path} is not a valid GGUF model file: it does not start with the GGUF magic bytes")
 
 
-class Engine:
+class LlamaEngine:
     """One model, one context with `slots` sequences, and the decode loop over them."""
 
     def __init__(self, config: WorkerConfig, emit: Emit) -> None:
@@ -710,7 +710,7 @@ class Inbox:
         os._exit(0)  # the parent is gone: nobody is left to answer
 
 
-def serve(engine: Engine, inbox: Inbox, emit: Emit) -> None:
+def serve(engine: LlamaEngine, inbox: Inbox, emit: Emit) -> None:
     """Admit requests while a slot is free, then decode one step; block only when nothing runs."""
     last_heartbeat = time.monotonic()
     while True:
@@ -730,7 +730,7 @@ def serve(engine: Engine, inbox: Inbox, emit: Emit) -> None:
             last_heartbeat = now
 
 
-def _handle(engine: Engine, inbox: Inbox, emit: Emit, message: dict[str, Any]) -> None:
+def _handle(engine: LlamaEngine, inbox: Inbox, emit: Emit, message: dict[str, Any]) -> None:
     request_id = str(message.get("id"))
     op = message.get("op")
     try:
@@ -773,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = WorkerConfig.from_json(argv[0])
-        engine = Engine(config, emit_and_forget)
+        engine = LlamaEngine(config, emit_and_forget)
     except LoadError as error:
         emit({"event": "fatal", "kind": error.kind, "error": str(error)})
         return EXIT_LOAD_FAILED

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 DiagnosticProvider = Callable[[str, "OpenDocument"], "Sequence[Finding]"]
 """(uri, open document) -> more findings for it; called in a worker thread with each analysis."""
-FindingFilter = Callable[[str, "OpenDocument", "Sequence[Finding]"], "Sequence[Finding]"]
+DocumentFindingsFilter = Callable[[str, "OpenDocument", "Sequence[Finding]"], "Sequence[Finding]"]
 """(uri, open document, every finding) -> the findings to show: what the team's learned standards keep."""
 CodeActionProvider = Callable[
     ["AqeLanguageServer", types.CodeActionParams], "list[types.CodeAction] | Awaitable[list[types.CodeAction]]"
@@ -155,7 +155,7 @@ class AqeLanguageServer(LanguageServer):
         self.diagnostic_providers: list[DiagnosticProvider] = []
         self.code_action_providers: list[CodeActionProvider] = []
         # Filters run over all findings of a document (rules and providers alike), in a worker thread.
-        self.finding_filters: list[FindingFilter] = []
+        self.finding_filters: list[DocumentFindingsFilter] = []
 
     @property
     def trusted(self) -> bool:

@@ -18,25 +18,27 @@ from typing import Any
 
 from lsprotocol import types
 
+from aqe.app.coverage import CoverageService, coverage_store
+from aqe.app.project import Project
+from aqe.config import LoadedSettings
 from aqe.coverage.hints import RULE_ID, coverage_findings, function_coverage
-from aqe.coverage.measure import CoverageRunError, load_kept, measure, merge_measurement, write_durably
+from aqe.coverage.measure import CoverageRunError
 from aqe.coverage.related import RelatedTests, related_tests
-from aqe.coverage.store import MEASURED_FILE, CoverageStore
+from aqe.coverage.store import CoverageStore
 from aqe.engine import OpenDocument
 from aqe.findings import Finding
 from aqe.llm.types import CancelToken
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
+from aqe.lsp.features.testgen import GENERATE_TEST_COMMAND
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.languages import Language
 from aqe.parsing.units import UnitKind, iter_units
-from aqe.sandbox.pytest_command import project_python
-from aqe.sandbox.runner import SandboxRefused, SandboxRunner
+from aqe.sandbox.runner import SandboxRefused
 from aqe.workspace import path_from_uri
 
 log = logging.getLogger(__name__)
 
-GENERATE_TEST_COMMAND = "aqe.generateTest"
 POLL_SECONDS = 2.0
 
 
@@ -62,6 +64,12 @@ class CoverageFeature:
 
     # --- the store, kept in step with the settings ----------------------------------------------------
 
+    def project(self, root: Path) -> Project:
+        loaded = self.server.loaded_settings
+        if loaded is None:  # before initialize: nothing is trusted yet
+            loaded = LoadedSettings(settings=self.server.settings, issues=(), trusted=False)
+        return Project(root, loaded)
+
     @property
     def root(self) -> Path | None:
         return self.server.workspace_roots[0] if self.server.workspace_roots else None
@@ -73,8 +81,7 @@ class CoverageFeature:
         if not roots:
             return None
         if key != self._store_key:
-            kept = [root / settings.index_dir / MEASURED_FILE for root in roots]
-            self._store = CoverageStore(roots, settings.coverage_paths, extra_files=kept)
+            self._store = coverage_store(roots, settings)
             self._store_key = key
         return self._store
 
@@ -185,7 +192,6 @@ class CoverageFeature:
     async def _measure(self, uri: str, path: Path, cancel: CancelToken) -> None:
         root = self.server.engine.workspace.root_of(path) or self.root
         assert root is not None
-        settings = self.server.settings
         loop = asyncio.get_running_loop()
         python_files = await loop.run_in_executor(
             self.server.thread_pool,
@@ -198,20 +204,8 @@ class CoverageFeature:
         progress = Progress(self.server, "aqe: measuring coverage", cancellable=True)
         await progress.begin(f"{len(tests)} test file{'s' if len(tests) != 1 else ''} for {path.name}")
         texts = {os.path.relpath(path, root): path.read_text(encoding="utf-8", errors="replace")}
-        runner = SandboxRunner.for_settings(self.server.settings, trusted=self.server.trusted)
-        job = loop.run_in_executor(
-            self.server.thread_pool,
-            lambda: measure(
-                root,
-                tests,
-                runner,
-                project_python(root),
-                timeout_s=settings.sandbox_timeout_s,
-                memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
-                allow_network=settings.sandbox_allow_network,
-                cancel=cancel,
-            ),
-        )
+        coverage = CoverageService(self.project(root))
+        job = loop.run_in_executor(self.server.thread_pool, lambda: coverage.measure(tests, cancel))
         try:
             while not job.done():
                 if progress.cancelled:
@@ -225,13 +219,8 @@ class CoverageFeature:
         finally:
             if self._measuring.get(uri, (None, None))[1] is cancel:
                 self._measuring.pop(uri, None)
-        kept = root / settings.index_dir / MEASURED_FILE
-
-        def keep() -> None:
-            write_durably(kept, merge_measurement(load_kept(kept), run, root, [path], texts))
-
         try:
-            await loop.run_in_executor(self.server.thread_pool, keep)
+            await loop.run_in_executor(self.server.thread_pool, lambda: coverage.keep(run, [path], texts))
         except (OSError, CoverageRunError) as error:
             progress.end(f"measured, but not kept: {error}")
             log.warning("coverageOnSave: could not keep the measurement: %s", error)

@@ -614,6 +614,18 @@ class Settings:
             implemented=True,
         ),
     )
+    flaky_history_url: str | None = field(
+        default=None,
+        metadata=_meta(
+            "Where the flaky-test history lives: null keeps it in the workspace (a SQLite file under indexDir); "
+            "a `postgresql://user:password@host:port/database` URL shares one history between a team's CI jobs "
+            "and editors. User or CI settings only (it can carry a password, which aqe never prints).",
+            _FLAKY,
+            scope=Scope.USER,
+            min_length=1,
+            implemented=True,
+        ),
+    )
     sandbox_timeout_s: float = field(
         default=300.0,
         metadata=_meta(

@@ -3,10 +3,12 @@ however many jobs send it at once, and nothing acknowledged lost when the server
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -126,9 +128,19 @@ def test_twenty_concurrent_ingesters_lose_and_duplicate_nothing(tmp_path, postgr
         assert verdicts_of(postgres, project) == verdicts_of(sqlite, project)
 
 
+def _wait_until(condition, what: str, timeout_s: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting until {what}"
+        time.sleep(0.05)
+
+
 def test_a_restart_in_the_middle_of_ingestion_loses_nothing_acknowledged(
-    tmp_path, postgres_url, postgres_server: PostgresServer
+    tmp_path, postgres_url, postgres_server: PostgresServer, caplog
 ):
+    """Every ingester is inside a transaction when the server stops: the test holds a lock that their
+    inserts wait on, and stops the server once all of them wait (pg_stat_activity)."""
+    caplog.set_level(logging.DEBUG)
     project = make_project(tmp_path / "project")
     ingesters, per_ingester = 4, 100
     batches = [
@@ -139,17 +151,16 @@ def test_a_restart_in_the_middle_of_ingestion_loses_nothing_acknowledged(
         for n in range(ingesters)
     ]
     PostgresHistory(postgres_url).schema_version()
-    generation = [0]  # bumped when the server is stopped: acknowledgements are tagged with it
-    stopped = threading.Event()  # no ingester gets past its 50th report before the server went down
+    generation = [0]  # bumped while every ingester waits, before the stop: acknowledgements are tagged with it
     acknowledged: list[tuple[str, int]] = []
     failures: list[BaseException] = []
     progress = threading.Condition()
+    start = threading.Barrier(ingesters)
 
     def ingest(reports) -> None:  # type: ignore[no-untyped-def]
         with PostgresHistory(postgres_url, patience_s=120, max_connections=1) as history:
-            for index, report in enumerate(reports):
-                if index == 50:
-                    stopped.wait()
+            start.wait()
+            for report in reports:
                 try:
                     history.ingest(report, project, version="v1")
                 except HistoryError as error:  # failing loudly is allowed; losing an acknowledged report is not
@@ -162,20 +173,35 @@ def test_a_restart_in_the_middle_of_ingestion_loses_nothing_acknowledged(
     threads = [threading.Thread(target=ingest, args=(batch,)) for batch in batches]
     for thread in threads:
         thread.start()
+    blocker = psycopg.connect(postgres_url)
     try:
         with progress:
             assert progress.wait_for(lambda: len(acknowledged) >= 40, timeout=120)
+        blocker.execute("LOCK TABLE aqe_flaky.reports IN EXCLUSIVE MODE")  # inserts now wait, mid-transaction
+
+        def waiting() -> int:
+            with psycopg.connect(postgres_url) as probe:
+                row = probe.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'aqe-flaky-history' "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()
+            return row[0] if row else 0
+
+        _wait_until(lambda: waiting() == sum(thread.is_alive() for thread in threads) > 0, "every ingester waits")
+        with progress:
             generation[0] = 1
         postgres_server.stop("fast")
     finally:
-        stopped.set()
+        blocker.close()
         postgres_server.start()
     for thread in threads:
         thread.join()
 
     assert failures == []
     assert {tag for _, tag in acknowledged} == {0, 1}, "ingestion went on across the restart"
+    assert "retrying storing" in caplog.text  # the transactions cut by the stop were retried
     with psycopg.connect(postgres_url) as connection:
         stored = [digest for (digest,) in connection.execute("SELECT digest FROM aqe_flaky.reports")]
     assert sorted(stored) == sorted(digest for digest, _ in acknowledged)
     assert _counts(postgres_url) == (400, 2400, 400)
+    assert postgres_server.password not in caplog.text  # the pool's and the retries' own logs

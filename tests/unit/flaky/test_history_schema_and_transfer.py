@@ -126,7 +126,7 @@ def _cli(*arguments: str) -> int:
     return main(["flaky", *arguments])
 
 
-def test_export_and_import_move_a_history_sqlite_to_postgresql_to_sqlite(tmp_path, postgres_url, monkeypatch):
+def test_export_and_import_move_a_history_sqlite_to_postgresql_to_sqlite(tmp_path, postgres_url, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     project = make_project(tmp_path / "project")
     other = make_project(tmp_path / "other-laptop")
@@ -140,6 +140,10 @@ def test_export_and_import_move_a_history_sqlite_to_postgresql_to_sqlite(tmp_pat
     assert _cli("--root", str(project), "import", str(first)) == 0
     assert _cli("--root", str(project), "import", str(first)) == 0  # again: every report already there
     assert _cli("--root", str(project), "export", "-o", str(second)) == 0
+    capsys.readouterr()
+    assert _cli("--root", str(project), "report", "--format", "json") == 0  # the verdicts, from PostgreSQL
+    reported = {test["testId"]: test["verdict"] for test in json.loads(capsys.readouterr().out)["tests"]}
+    assert reported["tests/test_app.py::test_coin"] == "flaky" and len(reported) == 6
     assert _cli("--root", str(other), "import", "--local", str(second)) == 0
     assert _cli("--root", str(other), "export", "--local", "-o", str(third)) == 0
 

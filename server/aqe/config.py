@@ -1387,8 +1387,13 @@ def _quoted_list(choices: Sequence[Any]) -> str:
 _MAX_SHOWN = 80
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]*(?P<tail>@)", re.I)
+"""The password of a URL with credentials (`postgresql://user:password@host`), never repeated in an issue."""
+
+
 def _display(value: Any) -> str:
-    """How a value appears in an issue: Python repr for strings, JSON spelling for the rest."""
+    """How a value appears in an issue: Python repr for strings, JSON spelling for the rest; a URL's
+    password shown as ***."""
     if value is None:
         text = "null"
     elif isinstance(value, bool):
@@ -1400,4 +1405,5 @@ def _display(value: Any) -> str:
             text = repr(value)
     else:
         text = repr(value)
+    text = _URL_PASSWORD.sub(r"\g<head>***\g<tail>", text)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

@@ -427,6 +427,18 @@ def test_the_flaky_history_url_comes_from_ci_through_the_environment(tmp_path: P
     assert loaded.issues == ()
 
 
+def test_an_issue_never_repeats_the_password_of_the_flaky_history_url_it_keeps(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        user_toml='flakyHistoryUrl = "postgresql://ci:hunter2@db.example/aqe"\n',
+        client={"userSettings": {"flakyHistoryUrl": 5}},
+    )
+
+    assert loaded.settings.flaky_history_url == "postgresql://ci:hunter2@db.example/aqe"
+    (message,) = messages(loaded)
+    assert "keeping 'postgresql://ci:***@db.example/aqe'" in message and "hunter2" not in message
+
+
 def test_user_scoped_key_from_user_sources_is_accepted(tmp_path: Path) -> None:
     loaded = load(
         tmp_path,

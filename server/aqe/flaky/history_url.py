@@ -64,7 +64,10 @@ def redact_text(text: str, url: str | None = None) -> str:
 
 
 def is_postgres_url(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in POSTGRES_SCHEMES
+    try:
+        return urlsplit(url).scheme.lower() in POSTGRES_SCHEMES and bool(urlsplit(url).netloc or urlsplit(url).path)
+    except ValueError:  # an unbalanced [ in the host, ...
+        return False
 
 
 def open_history(root: Path, index_dir: str, url: str | None, *, patience_s: float = 30.0) -> HistoryStore:

@@ -87,6 +87,9 @@ def test_urls_and_driver_messages_lose_their_password():
 def test_a_url_that_is_not_postgresql_is_refused_without_repeating_its_password(tmp_path):
     with pytest.raises(HistoryError, match=r"expected a postgresql:// URL, got 'mysql://ci:\*\*\*@db/aqe'"):
         open_history(tmp_path, ".aqe", "mysql://ci:hunter2@db/aqe")
+    with pytest.raises(HistoryError, match="expected a postgresql:// URL") as caught:
+        open_history(tmp_path, ".aqe", "postgresql://ci:hunter2@[::1/aqe")  # not even a URL
+    assert "hunter2" not in str(caught.value)
 
 
 def test_the_password_never_appears_in_messages_or_logs(tmp_path, postgres_url, postgres_server, caplog):

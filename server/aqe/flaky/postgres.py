@@ -64,6 +64,7 @@ class PostgresHistory(HistoryStore):
         self._max_connections = max_connections
         self._pool: ConnectionPool | None = None
         self._version: int | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     # --- connections ------------------------------------------------------------------------------
@@ -82,6 +83,8 @@ class PostgresHistory(HistoryStore):
         """The pool, opened once the schema is known to be current (a direct connection, so that a
         server that cannot be reached is reported as the driver says it, not as a pool timeout)."""
         with self._lock:
+            if self._closed:
+                raise HistoryError(f"{self.location}: this connection to the history was closed")
             if self._pool is None:
                 with psycopg.connect(self._url, **self._connection_options()) as connection:  # type: ignore[arg-type]
                     self._version = self._migrate(connection)
@@ -145,6 +148,7 @@ class PostgresHistory(HistoryStore):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None

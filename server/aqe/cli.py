@@ -16,7 +16,7 @@ from aqe import __version__
 if TYPE_CHECKING:
     from aqe.config import LoadedSettings, Settings
     from aqe.flaky.analysis import TestVerdict
-    from aqe.flaky.history import History
+    from aqe.flaky.history import HistoryStore
 
 log = logging.getLogger("aqe")
 
@@ -138,7 +138,9 @@ def _add_flaky_parser(commands: argparse._SubParsersAction) -> None:
     ingest = flaky_commands.add_parser("ingest", help="add JUnit XML reports to the history")
     ingest.add_argument("reports", nargs="*", type=Path, help="report files (default: the junitPaths setting)")
     ingest.add_argument("--code-version", help="the commit the reports were produced on (default: the checkout's)")
-    for subcommand in (run, report, ingest):  # `aqe flaky report --root X` works too
+    from aqe.cli_flaky import add_transfer_parsers
+
+    for subcommand in (run, report, ingest, *add_transfer_parsers(flaky_commands)):  # `aqe flaky report --root X`
         subcommand.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
@@ -540,7 +542,8 @@ def _coverage(args: argparse.Namespace) -> int:
 
 def _flaky(args: argparse.Namespace) -> int:
     from aqe.config import load_settings
-    from aqe.flaky.history import History, HistoryError
+    from aqe.flaky.history import HistoryError
+    from aqe.flaky.history_url import open_history
 
     if args.flaky_command is None:
         sys.stderr.write(args.flaky_help())
@@ -551,19 +554,28 @@ def _flaky(args: argparse.Namespace) -> int:
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
-    history = History.for_workspace(root, loaded.settings.index_dir)
+    url = None if getattr(args, "local", False) else loaded.settings.flaky_history_url
     try:
-        if args.flaky_command == "run":
-            return _flaky_run(args, root, loaded, history)
-        if args.flaky_command == "ingest":
-            return _flaky_ingest(args, root, loaded.settings, history)
-        return _flaky_report(args, root, loaded.settings, history)
+        with open_history(root, loaded.settings.index_dir, url) as history:
+            return _flaky_command(args, root, loaded, history)
     except HistoryError as error:
         print(f"aqe flaky: {error}", file=sys.stderr)
         return EXIT_FINDINGS
 
 
-def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: History) -> int:
+def _flaky_command(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: HistoryStore) -> int:
+    if args.flaky_command == "run":
+        return _flaky_run(args, root, loaded, history)
+    if args.flaky_command == "ingest":
+        return _flaky_ingest(args, root, loaded.settings, history)
+    if args.flaky_command in ("export", "import"):
+        from aqe.cli_flaky import export_command, import_command
+
+        return (export_command if args.flaky_command == "export" else import_command)(args, history)
+    return _flaky_report(args, root, loaded.settings, history)
+
+
+def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: HistoryStore) -> int:
     from aqe.flaky.runs import FlakyRunner, TestsNotRunnable
     from aqe.sandbox.pytest_command import project_python
     from aqe.sandbox.runner import SandboxRefused, SandboxRunner
@@ -608,7 +620,7 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
+def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, history: HistoryStore) -> int:
     from aqe.flaky.identity import code_version
     from aqe.flaky.runs import expand_patterns, ingest_reports
 
@@ -653,7 +665,7 @@ def _failure_patterns(root: Path, settings: Settings):  # type: ignore[no-untype
     return similar
 
 
-def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, history: History) -> int:
+def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, history: HistoryStore) -> int:
     from aqe.flaky.analysis import analyze, flaky_findings
     from aqe.flaky.identity import code_version
     from aqe.flaky.report import render_json, render_text

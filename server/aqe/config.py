@@ -614,6 +614,18 @@ class Settings:
             implemented=True,
         ),
     )
+    flaky_history_url: str | None = field(
+        default=None,
+        metadata=_meta(
+            "Where the flaky-test history lives: null keeps it in the workspace (a SQLite file under indexDir); "
+            "a `postgresql://user:password@host:port/database` URL shares one history between a team's CI jobs "
+            "and editors. User or CI settings only (it can carry a password, which aqe never prints).",
+            _FLAKY,
+            scope=Scope.USER,
+            min_length=1,
+            implemented=True,
+        ),
+    )
     sandbox_timeout_s: float = field(
         default=300.0,
         metadata=_meta(
@@ -1375,8 +1387,13 @@ def _quoted_list(choices: Sequence[Any]) -> str:
 _MAX_SHOWN = 80
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]*(?P<tail>@)", re.I)
+"""The password of a URL with credentials (`postgresql://user:password@host`), never repeated in an issue."""
+
+
 def _display(value: Any) -> str:
-    """How a value appears in an issue: Python repr for strings, JSON spelling for the rest."""
+    """How a value appears in an issue: Python repr for strings, JSON spelling for the rest; a URL's
+    password shown as ***."""
     if value is None:
         text = "null"
     elif isinstance(value, bool):
@@ -1388,4 +1405,5 @@ def _display(value: Any) -> str:
             text = repr(value)
     else:
         text = repr(value)
+    text = _URL_PASSWORD.sub(r"\g<head>***\g<tail>", text)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 1] + "…"

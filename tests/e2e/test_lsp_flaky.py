@@ -133,3 +133,31 @@ async def test_new_reports_in_the_workspace_update_the_verdicts(client):
     )
     stable = next(d for d in _flaky(after) if d.range.start.line == 3)
     assert stable.message.startswith("flaky: 9 flips in 20 runs")
+
+
+@pytest_lsp.fixture(config=SERVER_CONFIG)
+async def team_client(lsp_client: LanguageClient, request):
+    """A workspace with no reports of its own, whose user settings point at a team's PostgreSQL history
+    that CI jobs filled."""
+    from aqe.flaky.postgres import PostgresHistory
+    from aqe.flaky.runs import ingest_reports
+
+    url = request.getfixturevalue("postgres_url")
+    root = copy_workspace("flaky", request.getfixturevalue("tmp_path"))
+    ci_job = request.getfixturevalue("tmp_path_factory").mktemp("ci-job")
+    _write_reports(ci_job, [{"test_stable": True, "test_coin": coin} for coin in COIN])
+    with PostgresHistory(url) as history:
+        ingest_reports(history, root, sorted((ci_job / "reports").glob("*.xml")), "v1")
+    lsp_client.root = root  # type: ignore[attr-defined]
+    await start_session(lsp_client, root, "push", initialization_options={"flakyHistoryUrl": url})
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_the_editor_reads_the_verdicts_from_the_teams_postgresql_history(team_client):
+    assert not (team_client.root / "reports").exists()
+    uri = open_file(team_client, team_client.root / "tests" / "test_game.py")
+    diagnostics = await diagnostics_for(team_client, uri, "push", until=lambda d: len(_flaky(d)) == 1)
+    (flaky,) = _flaky(diagnostics)
+    assert flaky.range.start == types.Position(line=7, character=4)
+    assert flaky.message.startswith("flaky: 6 flips in 10 runs (fails 40%, 95% CI 17-69%), likely random")

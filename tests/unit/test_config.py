@@ -409,6 +409,36 @@ def test_user_scoped_key_in_vscode_workspace_settings_is_ignored(tmp_path: Path)
     ]
 
 
+def test_a_repository_cannot_point_the_flaky_history_at_a_database_and_its_password_is_not_repeated(
+    tmp_path: Path,
+) -> None:
+    loaded = load(tmp_path, pyproject='[tool.aqe]\nflakyHistoryUrl = "postgresql://ci:hunter2@db.example/aqe"\n')
+
+    assert loaded.settings.flaky_history_url is None
+    assert messages(loaded) == [
+        "flakyHistoryUrl can only be set in user settings; ignoring the value from pyproject.toml"
+    ]
+
+
+def test_the_flaky_history_url_comes_from_ci_through_the_environment(tmp_path: Path) -> None:
+    loaded = load(tmp_path, env={"AQE_FLAKY_HISTORY_URL": "postgresql://ci:hunter2@db.example/aqe"})
+
+    assert loaded.settings.flaky_history_url == "postgresql://ci:hunter2@db.example/aqe"
+    assert loaded.issues == ()
+
+
+def test_an_issue_never_repeats_the_password_of_the_flaky_history_url_it_keeps(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        user_toml='flakyHistoryUrl = "postgresql://ci:hunter2@db.example/aqe"\n',
+        client={"userSettings": {"flakyHistoryUrl": 5}},
+    )
+
+    assert loaded.settings.flaky_history_url == "postgresql://ci:hunter2@db.example/aqe"
+    (message,) = messages(loaded)
+    assert "keeping 'postgresql://ci:***@db.example/aqe'" in message and "hunter2" not in message
+
+
 def test_user_scoped_key_from_user_sources_is_accepted(tmp_path: Path) -> None:
     loaded = load(
         tmp_path,
@@ -739,7 +769,7 @@ def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
 
     assert machine == {
         "privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath", "sandboxAllowNetwork",
-        "sandboxAllowUncontained",
+        "sandboxAllowUncontained", "flakyHistoryUrl",
         "metricsPort", "metricsHost",  # a repository must not open a port on the user's machine
     }  # fmt: skip
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}

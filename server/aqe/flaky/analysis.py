@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aqe.findings import Finding, FindingSource, Severity, Span
 from aqe.flaky.classify import ADVICE, Classification, RootCause, classify
-from aqe.flaky.history import History, HistoryRow
+from aqe.flaky.history import HistoryRow, HistoryStore
 from aqe.flaky.identity import TestIdentity, TestSources
 from aqe.flaky.scoring import OrderEvidence, TestScore, Verdict, order_evidence, score_tests
 from aqe.parsing.languages import language_for_path
@@ -92,7 +92,7 @@ def analyze(
     return verdicts
 
 
-def analyze_history(history: History, root: Path, band: tuple[float, float] = (0.1, 0.9)) -> list[TestVerdict]:
+def analyze_history(history: HistoryStore, root: Path, band: tuple[float, float] = (0.1, 0.9)) -> list[TestVerdict]:
     return analyze(history.rows(), root, band)
 
 

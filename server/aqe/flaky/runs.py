@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aqe.flaky.history import History
+from aqe.flaky.history import HistoryStore
 from aqe.flaky.identity import TestSources, code_version, identify
 from aqe.flaky.junit import TRUNCATED, JUnitFormatError, JUnitReport, read_junit
 from aqe.llm.types import CancelToken
@@ -99,7 +99,7 @@ class FlakyRunner:
         self,
         root: Path,
         runner: SandboxRunner,
-        history: History,
+        history: HistoryStore,
         python: str,
         *,
         timeout_s: float,
@@ -255,7 +255,7 @@ def _describe(index: int, total: int | None, record: RunRecord) -> str:
 
 
 def ingest_reports(
-    history: History, root: Path, paths: Sequence[Path], version: str | None
+    history: HistoryStore, root: Path, paths: Sequence[Path], version: str | None
 ) -> tuple[list[tuple[Path, int, bool]], list[str]]:
     """Add JUnit reports to the history: (path, results added, already known) and the problems met.
 

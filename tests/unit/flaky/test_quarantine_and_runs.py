@@ -222,3 +222,16 @@ def test_configured_report_patterns_are_ingested_once(flaky_project):
     completed, problems = ingest_reports(history, flaky_project, paths, "v1")
     assert [(p.name, n, known) for p, n, known in completed] == [("a.xml", 0, True), ("b.xml", 1, False)]
     assert problems == []
+
+
+def test_reruns_are_stored_in_the_teams_postgresql_history(flaky_project, postgres_url):
+    from aqe.flaky.postgres import PostgresHistory
+
+    with PostgresHistory(postgres_url) as history:
+        runner = FlakyRunner(flaky_project, SandboxRunner(trusted=True), history, sys.executable, timeout_s=120,
+                             memory_bytes=None, allow_network=False)  # fmt: skip
+        summary = runner.run(["tests/test_mixed.py"], 2)
+        rows = history.rows()
+    assert [r.kind for r in summary.runs][:2] == ["suite", "shuffled"]
+    assert len(rows) == sum(r.passed + r.failed for r in summary.runs) >= 6
+    assert {r.run_kind for r in rows} >= {"suite", "shuffled"}

@@ -24,7 +24,8 @@ from aqe.engine import OpenDocument
 from aqe.findings import Finding, FindingSource, Severity
 from aqe.flaky.analysis import RULE_ID, TestVerdict, analyze
 from aqe.flaky.explain import OPTIONS, explanation_prompt, plain_explanation, tidy_answer
-from aqe.flaky.history import History, HistoryError
+from aqe.flaky.history import HistoryError, HistoryStore
+from aqe.flaky.history_url import open_history
 from aqe.flaky.identity import TestIdentity, TestSources, code_version, find_unit
 from aqe.flaky.quarantine import quarantine_edits, uses_rerunfailures
 from aqe.flaky.runs import expand_patterns, ingest_reports
@@ -48,7 +49,7 @@ class FlakyFeature:
     def __init__(self, server: AqeLanguageServer) -> None:
         self.server = server
         self._key: tuple[Any, ...] | None = None
-        self._history: History | None = None
+        self._history: HistoryStore | None = None
         self._verdicts: dict[str, TestVerdict] = {}
         self._stamp: tuple[int, int] | None = None
         self._report_stamps: dict[Path, tuple[int, int]] = {}
@@ -68,20 +69,31 @@ class FlakyFeature:
     def root(self) -> Path | None:
         return self.server.workspace_roots[0] if self.server.workspace_roots else None
 
-    def history(self) -> History | None:
+    def history(self) -> HistoryStore | None:
+        """The configured history (the workspace's file, or the team's database: flakyHistoryUrl)."""
         settings = self.server.settings
         root = self.root
-        key = (root, settings.index_dir, settings.junit_paths, settings.flaky_score_min, settings.flaky_score_max)
+        key = (root, settings.index_dir, settings.flaky_history_url, settings.junit_paths, settings.flaky_score_min,
+               settings.flaky_score_max)  # fmt: skip
         if root is None:
             return None
         if key != self._key:
-            self._key, self._history, self._stamp, self._report_stamps = (
-                key,
-                History.for_workspace(root, settings.index_dir),
-                None,
-                {},
-            )
+            if self._history is not None:
+                self._history.close()
+            self._key, self._history, self._stamp, self._report_stamps = None, None, None, {}
+            try:
+                # Little patience: the poll comes back in seconds, and a refresh holds a worker thread.
+                self._history = open_history(root, settings.index_dir, settings.flaky_history_url, patience_s=2.0)
+            except HistoryError as error:
+                self._warn_once(f"flaky tests: {error}")
+                return None
+            self._key = key
         return self._history
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._reported:
+            self._reported.add(message)
+            log.warning(message)
 
     # --- keeping the verdicts current (worker threads) ------------------------------------------------
 
@@ -125,10 +137,7 @@ class FlakyFeature:
                 similar_failures=IndexFeature.of(self.server).similar_failures,
             )
         except (HistoryError, OSError) as error:
-            message = f"flaky tests: {error}"
-            if message not in self._reported:
-                self._reported.add(message)
-                log.warning(message)
+            self._warn_once(f"flaky tests: {error}")
             return False
         self._stamp = stamp
         self._verdicts = {verdict.test_id: verdict for verdict in verdicts}

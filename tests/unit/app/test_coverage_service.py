@@ -36,7 +36,8 @@ def test_a_measured_suite_is_kept_where_the_editors_store_reads_it(tmp_path: Pat
     assert kept_measurement(root, project.settings).is_file()
     editor_store = coverage_store([root], project.settings)  # what the language server builds
     editor_store.refresh()
-    assert any(path.name == "calc.py" for path in editor_store.sources)
+    assert kept_measurement(root, project.settings) in editor_store.sources
+    assert any(str(coverage.path).endswith("calc.py") for coverage in editor_store.files())
 
 
 def test_the_sandbox_limits_come_from_the_settings_in_one_place(tmp_path: Path):

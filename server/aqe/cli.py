@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from aqe import __version__
 
 if TYPE_CHECKING:
+    from aqe.app.flaky import FlakyService
     from aqe.config import LoadedSettings, Settings
     from aqe.flaky.analysis import TestVerdict
     from aqe.flaky.history import HistoryStore
@@ -23,8 +24,6 @@ log = logging.getLogger("aqe")
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
-_CLI_TRUSTS_ITS_FOLDER = True
-"""The command line works on the folder its user pointed it at, so git may read that repository."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -541,9 +540,10 @@ def _coverage(args: argparse.Namespace) -> int:
 
 
 def _flaky(args: argparse.Namespace) -> int:
+    from aqe.app.flaky import open_project_history
+    from aqe.app.project import Project
     from aqe.config import load_settings
     from aqe.flaky.history import HistoryError
-    from aqe.flaky.history_url import open_history
 
     if args.flaky_command is None:
         sys.stderr.write(args.flaky_help())
@@ -554,9 +554,9 @@ def _flaky(args: argparse.Namespace) -> int:
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
-    url = None if getattr(args, "local", False) else loaded.settings.flaky_history_url
+    project = Project(root, loaded)
     try:
-        with open_history(root, loaded.settings.index_dir, url) as history:
+        with open_project_history(project, local=getattr(args, "local", False)) as history:
             return _flaky_command(args, root, loaded, history)
     except HistoryError as error:
         print(f"aqe flaky: {error}", file=sys.stderr)
@@ -564,37 +564,30 @@ def _flaky(args: argparse.Namespace) -> int:
 
 
 def _flaky_command(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: HistoryStore) -> int:
+    from aqe.app.flaky import FlakyService
+    from aqe.app.project import Project
+
+    service = FlakyService(Project(root, loaded), history, _failure_patterns(root, loaded.settings))
     if args.flaky_command == "run":
-        return _flaky_run(args, root, loaded, history)
+        return _flaky_run(args, service)
     if args.flaky_command == "ingest":
-        return _flaky_ingest(args, root, loaded.settings, history)
+        return _flaky_ingest(args, service)
     if args.flaky_command in ("export", "import"):
         from aqe.cli_flaky import export_command, import_command
 
         return (export_command if args.flaky_command == "export" else import_command)(args, history)
-    return _flaky_report(args, root, loaded.settings, history)
+    return _flaky_report(args, service)
 
 
-def _flaky_run(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: HistoryStore) -> int:
-    from aqe.flaky.runs import FlakyRunner, TestsNotRunnable
-    from aqe.sandbox.pytest_command import project_python
-    from aqe.sandbox.runner import SandboxRefused, SandboxRunner
+def _flaky_run(args: argparse.Namespace, service: FlakyService) -> int:
+    from aqe.flaky.runs import TestsNotRunnable
+    from aqe.sandbox.runner import SandboxRefused
 
-    settings = loaded.settings
-    runs = args.runs if args.runs is not None else settings.flaky_reruns
+    runs = args.runs if args.runs is not None else service.project.settings.flaky_reruns
     if runs < 2:
         print("aqe flaky run: -n must be at least 2", file=sys.stderr)
         return EXIT_USAGE
-    runner = FlakyRunner(
-        root,
-        SandboxRunner.for_settings(loaded.settings, trusted=loaded.trusted),
-        history,
-        project_python(root),
-        timeout_s=settings.sandbox_timeout_s,
-        memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
-        allow_network=settings.sandbox_allow_network,
-        progress=lambda message: print(f"aqe flaky: {message}", file=sys.stderr),
-    )
+    runner = service.runner(progress=lambda message: print(f"aqe flaky: {message}", file=sys.stderr))
     try:
         summary = runner.run(args.tests, runs)
     except SandboxRefused as error:
@@ -620,10 +613,7 @@ def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, history: HistoryStore) -> int:
-    from aqe.flaky.identity import code_version
-    from aqe.flaky.runs import expand_patterns, ingest_reports
-
+def _flaky_ingest(args: argparse.Namespace, service: FlakyService) -> int:
     missing = [path for path in args.reports if not path.exists()]
     if missing:
         print(f"aqe flaky ingest: no such file: {', '.join(map(str, missing))}", file=sys.stderr)
@@ -633,12 +623,11 @@ def _flaky_ingest(args: argparse.Namespace, root: Path, settings: Settings, hist
         names = ", ".join(map(str, folders))
         print(f"aqe flaky ingest: a folder, not a JUnit report: {names} (name the report files in it)", file=sys.stderr)
         return EXIT_USAGE
-    paths = list(args.reports) or expand_patterns(root, settings.junit_paths)
+    paths = list(args.reports) or service.configured_reports()
     if not paths:
         print("aqe flaky ingest: no reports given and none match the junitPaths setting", file=sys.stderr)
         return EXIT_USAGE
-    version = args.code_version or code_version(root, trusted=_CLI_TRUSTS_ITS_FOLDER)
-    added, problems = ingest_reports(history, root, [p.resolve() for p in paths], version)
+    added, problems = service.ingest(paths, args.code_version)
     for problem in problems:
         print(f"aqe flaky ingest: {problem}", file=sys.stderr)
     for path, count, known in added:
@@ -665,27 +654,21 @@ def _failure_patterns(root: Path, settings: Settings):  # type: ignore[no-untype
     return similar
 
 
-def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, history: HistoryStore) -> int:
-    from aqe.flaky.analysis import analyze, flaky_findings
-    from aqe.flaky.identity import code_version
+def _flaky_report(args: argparse.Namespace, service: FlakyService) -> int:
+    from aqe.flaky.analysis import flaky_findings
     from aqe.flaky.report import render_json, render_text
-    from aqe.flaky.runs import expand_patterns, ingest_reports
     from aqe.flaky.scoring import Verdict
     from aqe.report.sarif import line_text_from_files, render_sarif
 
-    patterns = settings.junit_paths
-    if patterns:
-        _, problems = ingest_reports(
-            history, root, expand_patterns(root, patterns), code_version(root, trusted=_CLI_TRUSTS_ITS_FOLDER)
-        )
-        for problem in problems:
-            print(f"aqe flaky: {problem}", file=sys.stderr)
-    band = (settings.flaky_score_min, settings.flaky_score_max)
-    verdicts = analyze(history.rows(), root, band, similar_failures=_failure_patterns(root, settings))
+    root = service.project.root
+    _, problems = service.ingest(service.configured_reports())
+    for problem in problems:
+        print(f"aqe flaky: {problem}", file=sys.stderr)
+    verdicts = service.verdicts()
     if not verdicts:
         print("aqe flaky report: no test history yet; run `aqe flaky run` or `aqe flaky ingest`", file=sys.stderr)
         return EXIT_USAGE
-    explanations = _explain_flaky(verdicts, root, settings) if args.explain else None
+    explanations = _explain_flaky(verdicts, service) if args.explain else None
     if args.format == "json":
         output = render_json(verdicts, root, explanations)
     elif args.format == "sarif":
@@ -698,24 +681,20 @@ def _flaky_report(args: argparse.Namespace, root: Path, settings: Settings, hist
     return EXIT_FINDINGS if args.fail_on == "flaky" and flaky else EXIT_OK
 
 
-def _explain_flaky(verdicts: list[TestVerdict], root: Path, settings: Settings) -> dict[str, str]:
-    from aqe.flaky.explain import OPTIONS, explanation_prompt, tidy_answer
-    from aqe.flaky.identity import TestIdentity, TestSources
+def _explain_flaky(verdicts: list[TestVerdict], service: FlakyService) -> dict[str, str]:
+    from aqe.flaky.explain import OPTIONS, tidy_answer
     from aqe.flaky.scoring import Verdict
     from aqe.llm.factory import build_router
     from aqe.llm.types import ProviderError
 
-    router = build_router(settings, root)
-    sources = TestSources(root)
+    router = build_router(service.project.settings, service.project.root)
     answers: dict[str, str] = {}
     try:
         for verdict in verdicts:
             if verdict.verdict is not Verdict.FLAKY:
                 continue
-            score = verdict.score
-            source = sources.context_source(TestIdentity(score.test_id, score.file, score.name, score.class_name))
             try:
-                completion = router.complete(explanation_prompt(verdict, source), OPTIONS)
+                completion = router.complete(service.explanation_prompt(verdict), OPTIONS)
             except ProviderError as error:
                 print(f"aqe flaky report: the model could not explain {verdict.test_id}: {error}", file=sys.stderr)
                 break

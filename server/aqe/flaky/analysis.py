@@ -92,10 +92,6 @@ def analyze(
     return verdicts
 
 
-def analyze_history(history: HistoryStore, root: Path, band: tuple[float, float] = (0.1, 0.9)) -> list[TestVerdict]:
-    return analyze(history.rows(), root, band)
-
-
 def flaky_findings(verdicts: Sequence[TestVerdict], root: Path) -> list[Finding]:
     """A warning on the definition of every flaky test whose definition was found."""
     findings = []

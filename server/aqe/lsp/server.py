@@ -211,7 +211,8 @@ class AqeLanguageServer(LanguageServer):
 
     def listen(self, event: str, callback: Callable[..., Any]) -> None:
         """Be told of a server event: `opened`, `changed`, `saved`, `closed` (with the uri),
-        `settings` (after settings were reloaded), `initialized` and `shutdown` (awaited)."""
+        `settings` (after settings were reloaded), `initialized`, `index-ready` (the first scan of the
+        workspace index finished) and `shutdown` (awaited)."""
         self._listeners.setdefault(event, []).append(callback)
 
     def emit(self, event: str, *args: Any) -> None:

@@ -20,15 +20,17 @@ from typing import Any
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
+from aqe.app.flaky import FlakyService
+from aqe.app.project import Project
+from aqe.config import LoadedSettings
 from aqe.engine import OpenDocument
 from aqe.findings import Finding, FindingSource, Severity
-from aqe.flaky.analysis import RULE_ID, TestVerdict, analyze
-from aqe.flaky.explain import OPTIONS, explanation_prompt, plain_explanation, tidy_answer
+from aqe.flaky.analysis import RULE_ID, TestVerdict
+from aqe.flaky.explain import OPTIONS, plain_explanation, tidy_answer
 from aqe.flaky.history import HistoryError, HistoryStore
 from aqe.flaky.history_url import open_history
-from aqe.flaky.identity import TestIdentity, TestSources, code_version, find_unit
+from aqe.flaky.identity import TestIdentity, find_unit
 from aqe.flaky.quarantine import quarantine_edits, uses_rerunfailures
-from aqe.flaky.runs import expand_patterns, ingest_reports
 from aqe.flaky.scoring import Verdict
 from aqe.llm.types import CancelToken, Priority, ProviderError
 from aqe.lsp.convert import to_text_edit
@@ -108,40 +110,43 @@ class FlakyFeature:
         history, root = self.history(), self.root
         if history is None or root is None:
             return False
-        settings = self.server.settings
         try:
             changed_reports = []
-            for path in expand_patterns(root, settings.junit_paths):
+            for path in self.service(history, root).configured_reports():
                 info = path.stat()
                 stamp = (info.st_size, info.st_mtime_ns)
                 if self._report_stamps.get(path) != stamp:
                     self._report_stamps[path] = stamp
                     changed_reports.append(path)
-            if changed_reports:
-                _, problems = ingest_reports(
-                    history, root, changed_reports, code_version(root, trusted=self.server.trusted)
-                )
-                for problem in problems:
-                    if problem not in self._reported:
-                        self._reported.add(problem)
-                        log.warning("flaky tests: %s", problem)
+            service = self.service(history, root)
+            _, problems = service.ingest(changed_reports)
+            for problem in problems:
+                if problem not in self._reported:
+                    self._reported.add(problem)
+                    log.warning("flaky tests: %s", problem)
             stamp = history.stamp()
             if stamp == self._stamp:
                 return False
-            from aqe.lsp.features.index import IndexFeature
-
-            verdicts = analyze(
-                history.rows(),
-                root,
-                (settings.flaky_score_min, settings.flaky_score_max),
-                similar_failures=IndexFeature.of(self.server).similar_failures,
-            )
+            verdicts = service.verdicts()
         except (HistoryError, OSError) as error:
             self._warn_once(f"flaky tests: {error}")
             return False
         self._stamp = stamp
         self._verdicts = {verdict.test_id: verdict for verdict in verdicts}
         return True
+
+    def service(self, history: HistoryStore, root: Path) -> FlakyService:
+        from aqe.lsp.features.index import IndexFeature
+
+        loaded = self.server.loaded_settings
+        if loaded is None:  # before initialize: nothing is trusted yet
+            loaded = LoadedSettings(settings=self.server.settings, issues=(), trusted=False)
+        return FlakyService(Project(root, loaded), history, IndexFeature.of(self.server).similar_failures)
+
+    def index_ready(self) -> None:
+        """The verdicts' similar failure patterns come from the index: recompute them once it is ready
+        (the next refresh rescores even though the history did not change)."""
+        self._stamp = None
 
     async def poll(self) -> None:
         loop = asyncio.get_running_loop()
@@ -323,6 +328,7 @@ class FlakyFeature:
 def register(server: AqeLanguageServer) -> None:
     feature = FlakyFeature.of(server)
     server.diagnostic_providers.append(feature.findings_for)
+    server.listen("index-ready", feature.index_ready)
     server.code_action_providers.append(feature.code_actions)
 
     @server.command(EXPLAIN_COMMAND)
@@ -330,13 +336,12 @@ def register(server: AqeLanguageServer) -> None:
         verdict = feature.verdict_named(arguments)
         plain = plain_explanation(verdict)
         answer: dict[str, Any] = {"testId": verdict.test_id, "explanation": plain, "model": None, "modelError": None}
-        root = feature.root
-        if root is not None:
-            score = verdict.score
-            identity = TestIdentity(score.test_id, score.file, score.name, score.class_name)
+        root, history = feature.root, feature.history()
+        if root is not None and history is not None:
+            service = feature.service(history, root)
             loop = asyncio.get_running_loop()
-            source = await loop.run_in_executor(ls.thread_pool, TestSources(root).context_source, identity)
-            answer.update(await _ask_model(ls, explanation_prompt(verdict, source)))
+            prompt = await loop.run_in_executor(ls.thread_pool, service.explanation_prompt, verdict)
+            answer.update(await _ask_model(ls, prompt))
         text = plain + (f"\n\nModel: {answer['model']['text']}" if answer["model"] else "")
         ls.send_soon(lambda: ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=text)))
         return answer

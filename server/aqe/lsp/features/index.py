@@ -130,6 +130,7 @@ class IndexFeature:
                 summary.append(f"{scan.units} units in {scan.files_seen} files ({scan.embedded} embedded)")
                 log.info("indexed %s: %s", root, scan.to_json())
             self.ready.set()
+            self.server.emit("index-ready")
             from aqe.lsp.features.diagnostics import DiagnosticsFeature
 
             for uri in self.server.engine.open_uris():  # semantic-gap hints need the finished index

@@ -565,9 +565,15 @@ def _flaky(args: argparse.Namespace) -> int:
 
 def _flaky_command(args: argparse.Namespace, root: Path, loaded: LoadedSettings, history: HistoryStore) -> int:
     from aqe.app.flaky import FlakyService
+    from aqe.app.indexing import Freshness, ProjectIndex
     from aqe.app.project import Project
 
-    service = FlakyService(Project(root, loaded), history, _failure_patterns(root, loaded.settings))
+    project = Project(root, loaded)
+    with ProjectIndex(project, Freshness.KNOWLEDGE) as patterns:  # opened only for flaky verdicts
+        return _flaky_subcommand(args, FlakyService(project, history, patterns.similar_failures))
+
+
+def _flaky_subcommand(args: argparse.Namespace, service: FlakyService) -> int:
     if args.flaky_command == "run":
         return _flaky_run(args, service)
     if args.flaky_command == "ingest":
@@ -575,7 +581,7 @@ def _flaky_command(args: argparse.Namespace, root: Path, loaded: LoadedSettings,
     if args.flaky_command in ("export", "import"):
         from aqe.cli_flaky import export_command, import_command
 
-        return (export_command if args.flaky_command == "export" else import_command)(args, history)
+        return (export_command if args.flaky_command == "export" else import_command)(args, service.history)
     return _flaky_report(args, service)
 
 
@@ -634,24 +640,6 @@ def _flaky_ingest(args: argparse.Namespace, service: FlakyService) -> int:
         state = "already in the history" if known else f"{_counted(count, 'result')} added"
         print(f"{path}: {state}")
     return EXIT_OK if added else EXIT_FINDINGS
-
-
-def _failure_patterns(root: Path, settings: Settings):  # type: ignore[no-untyped-def]
-    """The knowledge base's failure patterns, through the workspace index (opened on first use)."""
-    from aqe.index.service import WorkspaceIndex
-
-    index: WorkspaceIndex | None = None
-
-    def similar(description: str, k: int) -> list[str]:
-        nonlocal index
-        if index is None:
-            index = WorkspaceIndex(root, settings)
-            index.open()
-            if index.store is not None and index.store.count == 0:
-                index.sync_knowledge()
-        return index.similar_failure_patterns(description, k)
-
-    return similar
 
 
 def _flaky_report(args: argparse.Namespace, service: FlakyService) -> int:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aqe.app.indexing import Freshness, ProjectIndex
 from aqe.app.project import Project
 from aqe.app.testgen import TestGenerationService
 from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, workspace_root
@@ -67,7 +68,9 @@ def generate_command(args: argparse.Namespace) -> int:
         print("aqe generate: no function with a coverage gap was found", file=sys.stderr)
         return EXIT_OK
     complete, close = (None, None) if args.no_model else _model(loaded, root)
-    service = TestGenerationService(Project(root, loaded), complete, _similar_tests(root, loaded))
+    project = Project(root, loaded)
+    index = ProjectIndex(project, Freshness.REFRESHED)  # opened only if the model asks for patterns
+    service = TestGenerationService(project, complete, index.similar_tests)
     results: list[GenerationResult] = []
     try:
         for target, text in targets:
@@ -75,6 +78,7 @@ def generate_command(args: argparse.Namespace) -> int:
             progress = (lambda message: print(f"aqe:   {message}", file=sys.stderr)) if args.verbose else None
             results.append(service.generate(target, text, progress=progress))
     finally:
+        index.close()
         if close is not None:
             close()
     written = _write(root, results) if args.write else []
@@ -160,31 +164,6 @@ def _model(loaded: LoadedSettings, root: Path) -> tuple[Any, Any]:
         return router.complete(prompt, options, cancel=cancel, hints=RoutingHints(tags=("testgen",)))
 
     return complete, router.close
-
-
-def _similar_tests(root: Path, loaded: LoadedSettings) -> Any:
-    from aqe.index.service import WorkspaceIndex
-
-    index = WorkspaceIndex(root, loaded.settings)
-    opened = False
-
-    def similar(target: TestTarget) -> list[str]:
-        nonlocal opened
-        if not opened:
-            index.open()
-            index.scan()
-            index.save()
-            opened = True
-        examples = []
-        for hit in index.search(f"{target.qualified_name}\n{target.source}", 3, "code/tests"):
-            try:
-                lines = (root / hit.record.path).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                continue
-            examples.append("\n".join(lines[hit.record.start_line : hit.record.end_line + 1]))
-        return examples
-
-    return similar
 
 
 def _write(root: Path, results: list[GenerationResult]) -> list[str]:

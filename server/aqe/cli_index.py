@@ -5,32 +5,31 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 
+from aqe.app.indexing import Freshness, ProjectIndex, hit_json
+from aqe.app.project import Project
 from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, _project_root, workspace_root
 from aqe.config import load_settings
-from aqe.index.service import WorkspaceIndex, index_directory
 from aqe.index.store import LoadOutcome, SearchHit, category_matches
 
 log = logging.getLogger(__name__)
 
 
-def _open_index(root: Path, *, rebuild: bool = False) -> WorkspaceIndex | None:
+def _open_index(root: Path, freshness: Freshness = Freshness.SAVED, *, rebuild: bool = False) -> ProjectIndex | None:
+    """The project's index, opened (and freshened) now so a command can report why it cannot be."""
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
-    if rebuild:
-        shutil.rmtree(index_directory(root, loaded.settings), ignore_errors=True)
+    index = ProjectIndex(Project(root, loaded), freshness, rebuild=rebuild)
     try:
-        index = WorkspaceIndex(root, loaded.settings)
+        index.get()
     except ValueError as error:
         print(f"aqe: the index cannot be built: {error}", file=sys.stderr)
         return None
-    report = index.open()
-    if report.message:
-        print(f"aqe: {report.message}", file=sys.stderr)
+    for message in index.messages:
+        print(f"aqe: {message}", file=sys.stderr)
     return index
 
 
@@ -44,17 +43,16 @@ def index_command(args: argparse.Namespace) -> int:
     root = workspace_root(args.path, "index")
     if root is None:
         return EXIT_USAGE
-    index = _open_index(root, rebuild=args.rebuild)
-    if index is None:
+    opened = _open_index(root, Freshness.AS_IS, rebuild=args.rebuild)
+    if opened is None:
         return EXIT_FINDINGS
-    try:
+    with opened:
+        index = opened.get()
         report = index.scan(progress=_progress)
         generation = index.save()
         saved = generation is not None and index.store.load_report.outcome is not LoadOutcome.READ_ONLY  # type: ignore[union-attr]
         report.generation = generation if generation is not None else index.store.generation  # type: ignore[union-attr]
         stats = index.stats()
-    finally:
-        index.close()
     if not saved:
         print(f"aqe index: the index was built but could not be saved in {stats['directory']}", file=sys.stderr)
     if args.format == "json":
@@ -82,47 +80,25 @@ def search_command(args: argparse.Namespace) -> int:
     root = workspace_root(args.root, "search")
     if root is None:
         return EXIT_USAGE
-    index = _open_index(root)
-    if index is None:
+    opened = _open_index(root, Freshness.REFRESHED if args.refresh else Freshness.SAVED)
+    if opened is None:
         return EXIT_FINDINGS
-    try:
+    with opened:
+        index = opened.get()
         assert index.store is not None
-        if args.refresh or index.store.load_report.outcome is not LoadOutcome.LOADED:
-            index.scan()
-            index.save()
         hits = index.search(args.query, args.k, args.category)
         known = sorted(index.store.categories())
-    finally:
-        index.close()
     if args.category and not any(category_matches(args.category, category) for category in known):
         print(f"aqe search: no category {args.category!r}; the index has: {', '.join(known)}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
-        print(json.dumps([_hit_json(hit) for hit in hits], indent=2))
+        print(json.dumps([hit_json(root, hit) for hit in hits], indent=2))
     else:
         for hit in hits:
             print(_hit_line(hit))
         if not hits:
             print("no results" + (f" in category {args.category}" if args.category else ""), file=sys.stderr)
     return EXIT_OK
-
-
-def _hit_json(hit: SearchHit) -> dict[str, object]:
-    record = hit.record
-    return {
-        "score": round(hit.score, 4),
-        "key": record.key,
-        "category": record.category,
-        "kind": record.kind,
-        "symbol": record.symbol,
-        "path": record.path,
-        "range": {
-            "start": {"line": record.start_line, "character": record.start_character},
-            "end": {"line": record.end_line, "character": record.end_character},
-        },
-        "language": record.language,
-        "text": record.text,
-    }
 
 
 def _hit_line(hit: SearchHit) -> str:
@@ -147,20 +123,17 @@ def gaps_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     paths = [Path(p).resolve() for p in args.paths]
     root = _project_root(paths)
-    index = _open_index(root)
-    if index is None:
+    opened = _open_index(root, Freshness.REFRESHED)
+    if opened is None:
         return EXIT_FINDINGS
-    try:
-        index.scan()
-        index.save()
+    with opened:
+        index = opened.get()
         wanted = None
         if paths and paths != [root]:
             wanted = {record.path for record in index.store.records() if any(  # type: ignore[union-attr]
                 (root / record.path) == p or p in (root / record.path).parents for p in paths)}  # fmt: skip
         threshold = index.settings.gap_threshold
         gaps = semantic_gaps(index, threshold, wanted)
-    finally:
-        index.close()
     if args.format == "json":
         output = json.dumps(
             {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aqe.findings import Finding, FindingSource, Severity, Span
 from aqe.flaky.classify import ADVICE, Classification, RootCause, classify
-from aqe.flaky.history import HistoryRow, HistoryStore
+from aqe.flaky.history import HistoryRow
 from aqe.flaky.identity import TestIdentity, TestSources
 from aqe.flaky.scoring import OrderEvidence, TestScore, Verdict, order_evidence, score_tests
 from aqe.parsing.languages import language_for_path

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
+from aqe.app.indexing import hit_json
 from aqe.config import Settings
 from aqe.coverage.gaps import gap_findings, semantic_gaps
 from aqe.engine import OpenDocument
@@ -254,7 +255,7 @@ class IndexFeature:
             hits = await _in_thread(lambda index=index: index.search(query, k, category))  # type: ignore[misc]
             results += [(root, hit) for hit in hits]
         results.sort(key=lambda item: -item[1].score)
-        return [_hit_json(root, hit) for root, hit in results[:k]]
+        return [hit_json(root, hit) for root, hit in results[:k]]
 
     async def symbols(self, query: str) -> list[types.WorkspaceSymbol]:
         symbols: list[types.WorkspaceSymbol] = []
@@ -350,26 +351,6 @@ def _location(root: Path, hit: SearchHit) -> types.Location:
             end=types.Position(line=record.end_line, character=record.end_character),
         ),
     )
-
-
-def _hit_json(root: Path, hit: SearchHit) -> dict[str, Any]:
-    record = hit.record
-    result: dict[str, Any] = {
-        "score": round(hit.score, 4),
-        "key": record.key,
-        "category": record.category,
-        "kind": record.kind,
-        "symbol": record.symbol,
-        "text": record.text,
-    }
-    if record.kind != "knowledge":
-        location = _location(root, hit)
-        result["uri"] = location.uri
-        result["range"] = {
-            "start": {"line": location.range.start.line, "character": location.range.start.character},
-            "end": {"line": location.range.end.line, "character": location.range.end.character},
-        }
-    return result
 
 
 def register(server: AqeLanguageServer) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
+from aqe.app.indexing import similar_test_texts
 from aqe.app.project import Project
 from aqe.app.testgen import TestGenerationService
 from aqe.config import LoadedSettings
@@ -237,14 +238,7 @@ class TestGenerationFeature:
         index = IndexFeature.of(self.server).indexes.get(root)
 
         def similar(target: TestTarget) -> list[str]:
-            if index is None:
-                return []
-            examples = []
-            for hit in index.search(f"{target.qualified_name}\n{target.source}", 3, "code/tests"):
-                examples.append(
-                    _unit_text(root / hit.record.path, hit.record.start_line, hit.record.end_line) or hit.record.text
-                )
-            return [example for example in examples if example]
+            return similar_test_texts(index, target) if index is not None else []
 
         return similar
 
@@ -274,14 +268,6 @@ class TestGenerationFeature:
 def _at(line: int) -> types.Range:
     position = types.Position(line=line, character=0)
     return types.Range(start=position, end=position)
-
-
-def _unit_text(path: Path, start_line: int, end_line: int) -> str | None:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return "\n".join(lines[start_line : end_line + 1])
 
 
 async def _cancel_when_asked(progress: Progress, cancel: CancelToken) -> None:

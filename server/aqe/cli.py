@@ -223,8 +223,8 @@ def _configure_logging(verbosity: int, log_file: Path | None = None, default: in
 def _serve(args: argparse.Namespace) -> int:
     # stdout carries the protocol: everything else goes to stderr or the log file.
     _configure_logging(args.verbose, args.log_file, default=logging.WARNING)
-    from aqe.lsp.protocol import serve_stdio, serve_tcp
     from aqe.lsp.server import create_server
+    from aqe.lsp.transport.protocol import serve_stdio, serve_tcp
 
     server = create_server()
     code = EXIT_OK

@@ -407,7 +407,7 @@ def _read_response(sock: socket.socket, buffer: bytearray) -> dict[str, Any]:
 
 
 def test_serve_tcp_resynchronises_after_garbage_and_returns_when_the_client_leaves() -> None:
-    from aqe.lsp.protocol import serve_tcp
+    from aqe.lsp.transport.protocol import serve_tcp
 
     server = _load_minimal_server().create_server()
     port = _free_port()
@@ -436,7 +436,7 @@ def test_serve_tcp_resynchronises_after_garbage_and_returns_when_the_client_leav
 
 
 def test_serve_tcp_raises_system_exit_with_the_lsp_exit_code_on_exit() -> None:
-    from aqe.lsp.protocol import serve_tcp
+    from aqe.lsp.transport.protocol import serve_tcp
 
     server = _load_minimal_server().create_server()
     port = _free_port()
@@ -483,7 +483,7 @@ def _initialize() -> bytes:
 
 
 def test_serve_stdio_on_given_streams_answers_everything_and_returns_at_the_end_of_input() -> None:
-    from aqe.lsp.protocol import serve_stdio
+    from aqe.lsp.transport.protocol import serve_stdio
 
     stdin = io.BytesIO(
         _initialize()
@@ -503,7 +503,7 @@ def test_serve_stdio_on_given_streams_answers_everything_and_returns_at_the_end_
 
 @pytest.mark.parametrize(("shutdown_first", "code"), [(True, 0), (False, 1)])
 def test_serve_stdio_raises_system_exit_with_the_lsp_exit_code(shutdown_first: bool, code: int) -> None:
-    from aqe.lsp.protocol import serve_stdio
+    from aqe.lsp.transport.protocol import serve_stdio
 
     shutdown = frame(request_message("shutdown", None, "down")) if shutdown_first else b""
     stdin = io.BytesIO(_initialize() + shutdown + frame({"jsonrpc": "2.0", "method": "exit"}))

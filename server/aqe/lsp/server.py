@@ -17,8 +17,8 @@ from pygls.protocol.language_server import lsp_method
 from aqe import __version__
 from aqe.config import LoadedSettings, Settings, editor_trust, load_settings
 from aqe.engine import Engine
-from aqe.lsp.framing import FrameError
-from aqe.lsp.protocol import AqeProtocol
+from aqe.lsp.transport.framing import FrameError
+from aqe.lsp.transport.protocol import AqeProtocol
 
 if TYPE_CHECKING:
     from aqe.engine import OpenDocument

@@ -19,7 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from aqe.lsp.protocol import AqeProtocol, serve_stdio
+from aqe.lsp.transport.protocol import AqeProtocol, serve_stdio
 
 ECHO = "aqe/echo"
 SLEEP = "aqe/sleep"

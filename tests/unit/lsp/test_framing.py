@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aqe.lsp.framing import (
+from aqe.lsp.transport.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     FrameDecoder,
     FrameError,

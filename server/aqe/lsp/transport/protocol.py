@@ -34,7 +34,7 @@ from pygls.exceptions import JsonRpcMethodNotFound
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
 from pygls.protocol.language_server import LanguageServerProtocol, lsp_method
 
-from aqe.lsp.framing import (
+from aqe.lsp.transport.framing import (
     DEFAULT_MAX_FRAME_BYTES,
     FrameDecoder,
     FrameError,

@@ -216,7 +216,7 @@ _SPHINX = re.compile(r"^\s*:(param|returns?|raises?|type|rtype)\b", re.M)
 
 
 def test_framework_of(text: str, kinds: set[UnitKind]) -> str:
-    """"unittest" for a file of TestCase classes that use the assert methods, else "pytest". Shared
+    """ "unittest" for a file of TestCase classes that use the assert methods, else "pytest". Shared
     with test generation, which writes new tests in the framework the team uses."""
     return "unittest" if "TestCase" in text and UnitKind.TEST_CLASS in kinds and "self.assert" in text else "pytest"
 

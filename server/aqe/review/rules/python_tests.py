@@ -1,322 +1,36 @@
 """Review rules for Python tests (pytest and unittest): tests that cannot fail, or fail by chance.
 
-Every rule here looks only inside test functions as `aqe.parsing.units` classifies them (a
-`test_*` function in a test file or a test class); pytest fixtures named `test_*` are not tests.
+Every rule here looks only inside the functions pytest would collect as tests under the project's
+own configuration (`python_test_shapes`); pytest fixtures named `test_*` are not tests. QE101 lives
+in `python_test_assertions`, which follows assertions through local helpers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from tree_sitter import Node
 
 from aqe.findings import Finding, Fix, Severity, Span, TextEdit
-from aqe.parsing.languages import Language
-from aqe.parsing.units import UnitKind
 from aqe.review.rules.base import Rule, RuleContext, RuleInfo, node_text, walk
-
-_PYTHON = frozenset({Language.PYTHON})
-
-
-# --- shared helpers ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _TestFunction:
-    name: str
-    node: Node
-    """The `function_definition` node."""
-    decorators: tuple[str, ...]
-
-
-def _decorator_name(decorator: str) -> str:
-    return decorator.split("(", 1)[0].strip()
-
-
-def _is_fixture(decorators: tuple[str, ...]) -> bool:
-    """`@pytest.fixture`, `@fixture(scope=...)`, `@pytest_asyncio.fixture`: setup code, not a test."""
-    return any(_decorator_name(d).rsplit(".", 1)[-1] == "fixture" for d in decorators)
-
-
-def _test_functions(ctx: RuleContext) -> list[_TestFunction]:
-    if ctx.document.language is not Language.PYTHON:
-        return []
-    return [
-        _TestFunction(unit.name, node, unit.decorators)
-        for unit, node in ctx.units
-        if unit.kind is UnitKind.TEST_FUNCTION
-        and node.type == "function_definition"
-        and not _is_fixture(unit.decorators)
-    ]
-
-
-def _test_code_nodes(ctx: RuleContext) -> Iterator[Node]:
-    """Every node inside test functions, once each, even when a test is nested in another test."""
-    tests = sorted((t.node for t in _test_functions(ctx)), key=lambda n: (n.start_byte, -n.end_byte))
-    covered_until = -1
-    for test in tests:
-        if test.end_byte <= covered_until:
-            continue
-        covered_until = test.end_byte
-        yield from walk(test)
-
-
-def _enclosing_function(node: Node) -> Node | None:
-    current = node.parent
-    while current is not None and current.type != "function_definition":
-        current = current.parent
-    return current
-
-
-def _import_map(root: Node) -> dict[str, str]:
-    """Local name -> what it names (`t` -> `time`, `sleep` -> `time.sleep`), from every import."""
-    names: dict[str, str] = {}
-    for node in walk(root):
-        if node.type == "import_statement":
-            for child in node.named_children:
-                if child.type == "dotted_name":
-                    first = node_text(child).split(".", 1)[0]
-                    names[first] = first
-                elif child.type == "aliased_import":
-                    target = child.child_by_field_name("name")
-                    alias = child.child_by_field_name("alias")
-                    if target is not None and alias is not None:
-                        names[node_text(alias)] = node_text(target)
-        elif node.type == "import_from_statement":
-            module = node.child_by_field_name("module_name")
-            if module is None:
-                continue
-            prefix = node_text(module)
-            for child in node.children_by_field_name("name"):
-                if child.type == "dotted_name":
-                    names[node_text(child)] = f"{prefix}.{node_text(child)}"
-                elif child.type == "aliased_import":
-                    target = child.child_by_field_name("name")
-                    alias = child.child_by_field_name("alias")
-                    if target is not None and alias is not None:
-                        names[node_text(alias)] = f"{prefix}.{node_text(target)}"
-    return names
-
-
-def _dotted(node: Node | None) -> str | None:
-    """`a.b.c` for a chain of plain names; None when any link is a call, subscript, etc."""
-    if node is None:
-        return None
-    if node.type == "identifier":
-        return node_text(node)
-    if node.type == "attribute":
-        base = _dotted(node.child_by_field_name("object"))
-        attr = node.child_by_field_name("attribute")
-        if base is not None and attr is not None:
-            return f"{base}.{node_text(attr)}"
-    return None
-
-
-def _resolve(dotted: str, imports: dict[str, str]) -> str:
-    first, dot, rest = dotted.partition(".")
-    return imports.get(first, first) + dot + rest
-
-
-def _callee(call: Node) -> Node | None:
-    return call.child_by_field_name("function")
-
-
-def _last_name(callee: Node | None) -> str:
-    """The called name itself: `assertEqual` in `self.assertEqual`, even after a call chain."""
-    if callee is None:
-        return ""
-    if callee.type == "identifier":
-        return node_text(callee)
-    if callee.type == "attribute":
-        return node_text(callee.child_by_field_name("attribute"))
-    return ""
-
-
-def _callee_object(callee: Node | None) -> str:
-    if callee is None or callee.type != "attribute":
-        return ""
-    return node_text(callee.child_by_field_name("object"))
-
-
-def _named_like(name: str, words: tuple[str, ...]) -> bool:
-    """`assert_valid`, `assertEqual`, `check` match "assert"/"check"; `assertion`, `checkout` do not."""
-    name = name.lstrip("_")
-    for word in words:
-        if name == word:
-            return True
-        if name.startswith(word):
-            following = name[len(word)]
-            if following == "_" or following.isupper():
-                return True
-    return False
-
-
-def _statements(block: Node | None) -> list[Node]:
-    if block is None:
-        return []
-    return [c for c in block.named_children if c.type != "comment"]
-
-
-def _positional_args(call: Node) -> list[Node]:
-    args = call.child_by_field_name("arguments")
-    if args is None or args.type != "argument_list":
-        return []
-    return [
-        a
-        for a in args.named_children
-        if a.type not in ("keyword_argument", "comment", "list_splat", "dictionary_splat")
-    ]
-
-
-def _is_test_case_method(function: Node) -> bool:
-    """A method of a `unittest.TestCase` subclass, where `self.assert*` is the idiom, not pytest."""
-    block = function.parent
-    if block is not None and block.type == "decorated_definition":
-        block = block.parent
-    cls = block.parent if block is not None else None
-    if cls is None or cls.type != "class_definition":
-        return False
-    return "TestCase" in node_text(cls.child_by_field_name("superclasses"))
-
-
-def _line_ending(ctx: RuleContext) -> str:
-    text = ctx.document.text
-    if "\r\n" in text:
-        return "\r\n"
-    return "\r" if "\r" in text else "\n"
-
-
-def _pytest_name_and_import(ctx: RuleContext) -> tuple[str, tuple[TextEdit, ...]]:
-    """The name pytest is bound to at module level, or `pytest` plus the edit that imports it."""
-    root = ctx.document.tree.root_node
-    for child in root.named_children:
-        if child.type != "import_statement":
-            continue
-        for imported in child.named_children:
-            if imported.type == "dotted_name" and node_text(imported) == "pytest":
-                return "pytest", ()
-            if imported.type == "aliased_import" and node_text(imported.child_by_field_name("name")) == "pytest":
-                return node_text(imported.child_by_field_name("alias")), ()
-    return "pytest", (_insert_import_pytest(ctx, root),)
-
-
-def _insert_import_pytest(ctx: RuleContext, root: Node) -> TextEdit:
-    """At the top of the import block: after the docstring and `__future__` imports, which must stay first."""
-    eol = _line_ending(ctx)
-    statement = "import pytest"
-    source = ctx.document.source
-    insert_after: Node | None = None
-    first_statement: Node | None = None
-    for index, child in enumerate(c for c in root.named_children if c.type != "comment"):
-        if first_statement is None:
-            first_statement = child
-        is_docstring = (
-            index == 0
-            and child.type == "expression_statement"
-            and child.named_child_count == 1
-            and child.named_children[0].type == "string"
-        )
-        if is_docstring or child.type == "future_import_statement":
-            insert_after = child
-            continue
-        if child.type in ("import_statement", "import_from_statement"):
-            line_start = source.line_starts[source.point_at_byte(child.start_byte)[0]]
-            return ctx.edit(line_start, line_start, statement + eol)
-        break
-    if insert_after is not None:
-        return ctx.edit(insert_after.end_byte, insert_after.end_byte, eol + statement)
-    if first_statement is not None:
-        line_start = source.line_starts[source.point_at_byte(first_statement.start_byte)[0]]
-        return ctx.edit(line_start, line_start, statement + eol + eol)
-    return ctx.edit(0, 0, statement + eol)
-
-
-def _short(node: Node, limit: int = 60) -> str:
-    text = " ".join(node_text(node).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _numeric_value(node: Node | None) -> float | None:
-    if node is None:
-        return None
-    if node.type == "unary_operator":
-        value = _numeric_value(node.child_by_field_name("argument"))
-        if value is None:
-            return None
-        return -value if node_text(node.child_by_field_name("operator")) == "-" else value
-    if node.type not in ("integer", "float"):
-        return None
-    literal = node_text(node).replace("_", "").rstrip("jJlL")
-    try:
-        return float(int(literal, 0)) if node.type == "integer" else float(literal)
-    except ValueError:
-        return None
-
-
-# --- QE101 test-without-assertion --------------------------------------------------------------------
-
-_RAISING_PYTEST_CALLS = frozenset({"pytest.raises", "pytest.warns", "pytest.fail", "pytest.deprecated_call"})
-_ASSERTION_WORDS = ("assert", "check", "verify", "expect")
-_SKIP_DECORATORS = frozenset({"pytest.mark.skip", "mark.skip", "unittest.skip", "skip"})
-
-
-def _checks_something(body: Node, imports: dict[str, str]) -> bool:
-    """Any way a test can fail on a wrong result; an explicit `raise` counts, it fails the test too."""
-    for node in walk(body):
-        if node.type in ("assert_statement", "raise_statement"):
-            return True
-        if node.type != "call":
-            continue
-        callee = _callee(node)
-        dotted = _dotted(callee)
-        if dotted is not None and _resolve(dotted, imports) in _RAISING_PYTEST_CALLS:
-            return True
-        name = _last_name(callee)
-        is_method = callee is not None and callee.type == "attribute"
-        if _named_like(name, _ASSERTION_WORDS) and not (is_method and name == "check"):
-            return True  # a plain `page.check("#terms")` ticks a checkbox, it asserts nothing
-        if name == "fail" and _callee_object(callee) in ("self", "cls"):
-            return True
-    return False
-
-
-class NoAssertionInTest(Rule):
-    info = RuleInfo(
-        id="QE101",
-        name="test-without-assertion",
-        default_severity=Severity.WARNING,
-        languages=_PYTHON,
-        summary="A test function that asserts nothing passes whenever its code does not raise.",
-        rationale=(
-            "A test with no assert, no pytest.raises/pytest.warns, no self.assert* and no mock "
-            "assertion only proves that the code ran without an exception; a wrong result still "
-            "passes, so the test gives coverage without protection. Assert the outcome you expect "
-            "(the return value, the state change, the call on a mock). If not raising is really "
-            "the point, say so with an explicit assertion on the result. Calls to helpers named "
-            "assert_*/check_*/verify_*/expect* count as assertions; skipped tests are not reported."
-        ),
-    )
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        tests = _test_functions(ctx)
-        if not tests:
-            return
-        imports = _import_map(ctx.document.tree.root_node)
-        for test in tests:
-            if any(_decorator_name(d) in _SKIP_DECORATORS for d in test.decorators):
-                continue
-            body = test.node.child_by_field_name("body")
-            name_node = test.node.child_by_field_name("name")
-            if body is None or name_node is None or _checks_something(body, imports):
-                continue
-            yield ctx.report(
-                self.info,
-                name_node,
-                f"Test `{test.name}` asserts nothing, so it passes whenever no exception is raised: "
-                "assert the result or the effect it should have.",
-            )
-
+from aqe.review.rules.python_test_assertions import NoAssertionInTest
+from aqe.review.rules.python_test_shapes import (
+    _PYTHON,
+    _callee,
+    _callee_object,
+    _dotted,
+    _enclosing_function,
+    _import_map,
+    _is_test_case_method,
+    _last_name,
+    _numeric_value,
+    _positional_args,
+    _pytest_name_and_import,
+    _resolve,
+    _short,
+    _statements,
+    _test_code_nodes,
+)
 
 # --- QE102 sleep-in-test -----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from aqe.findings import Finding, Severity
 from aqe.parsing.document import ContentChange, ParsedDocument, apply_content_changes
 from aqe.parsing.languages import Language, language_for_id, language_for_path
 from aqe.parsing.source import SourceText
+from aqe.review.overlap import keep_most_specific
 from aqe.review.rules import all_rules, rule_infos
 from aqe.review.rules.base import Rule, RuleContext, RuleInfo, RuleOptions
 from aqe.review.suppression import is_suppressed
@@ -138,6 +139,7 @@ class Engine:
             for finding in produced:
                 findings.append(finding if finding.severity is severity else _with_severity(finding, severity))
         kept = [f for f in findings if not is_suppressed(document, f, _RULE_NAMES.get(f.rule_id))]
+        kept = keep_most_specific(document, kept)
         kept.sort(key=Finding.sort_key)
         return tuple(kept)
 

@@ -888,7 +888,7 @@ BROKEN_FILE = code(
     def broken(:
         return (
 
-    def swallow():
+    def store():
         try:
             work()
         except Exception:

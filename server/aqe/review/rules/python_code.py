@@ -119,12 +119,58 @@ def _is_silent_statement(statement: Node) -> bool:
     return False
 
 
-def _handler_swallows(clause: Node) -> bool:
+def _is_constant_fallback(statement: Node) -> bool:
+    """`return 0` or `value = None`: a default in place of the error, as silent as `pass`."""
+    if statement.type == "return_statement":
+        values = _statements(statement)
+        return len(values) == 1 and values[0].type in _LITERAL_EXPRESSIONS
+    if statement.type == "expression_statement" and statement.named_child_count == 1:
+        assignment = statement.named_children[0]
+        right = assignment.child_by_field_name("right")
+        return (
+            assignment.type == "assignment"
+            and right is not None
+            and right.type in (_LITERAL_EXPRESSIONS | {"list", "dictionary", "tuple"})
+            and right.named_child_count == 0
+        )
+    return False
+
+
+def _handler_swallows(clause: Node, bare: bool) -> bool:
+    """Only silent statements; for a bare `except:` a constant fallback is silent too, since it also
+    turns KeyboardInterrupt and SystemExit into a default value."""
     body = _first_child_of_type(clause, "block")
     if body is None:
         return False
     statements = _statements(body)
-    return bool(statements) and all(_is_silent_statement(s) for s in statements)
+    return bool(statements) and all(_is_silent_statement(s) or (bare and _is_constant_fallback(s)) for s in statements)
+
+
+_SWALLOWER_NAME = re.compile(r"(?:^|_)(?:swallow|ignor|silent|quiet|suppress|best_?effort)|^_*try_", re.IGNORECASE)
+_SWALLOWER_DOC = re.compile(
+    r"\b(?:swallow|ignor(?:e|es|ed|ing)\b|suppress|silen(?:t|tly|ce)|best[- ]effort|never raises?|"
+    r"(?:does|do|will|must|should) not (?:raise|fail)|(?:doesn't|won't|don't) (?:raise|fail))",
+    re.IGNORECASE,
+)
+
+
+def _in_documented_swallower(clause: Node) -> bool:
+    """The enclosing function says it swallows errors (its name or docstring), or is `__del__`, which
+    must not raise: the catch-all is the documented contract, not an accident."""
+    function = clause.parent
+    while function is not None and function.type not in ("function_definition", "class_definition", "module"):
+        function = function.parent
+    if function is None or function.type != "function_definition":
+        return False
+    name = node_text(function.child_by_field_name("name"))
+    if name == "__del__" or _SWALLOWER_NAME.search(name):
+        return True
+    body = function.child_by_field_name("body")
+    first = _statements(body)[0] if body is not None and _statements(body) else None
+    if first is None or first.type != "expression_statement" or first.named_child_count != 1:
+        return False
+    docstring = first.named_children[0]
+    return docstring.type in ("string", "concatenated_string") and bool(_SWALLOWER_DOC.search(node_text(docstring)))
 
 
 class BroadExceptSwallowed(Rule):
@@ -141,8 +187,12 @@ class BroadExceptSwallowed(Rule):
             "behaviour. Catch the specific exceptions you expect, or log with `logger.exception(...)` "
             "and re-raise. Unlike ruff's E722/S110/S112/BLE001, this reports only handlers that "
             "really swallow, in every form listed above, including tuples such as "
-            "`except (ValueError, Exception):`. There is no quick fix: every repair changes "
-            "behaviour, and narrowing `except:` to `except Exception:` would still swallow."
+            "`except (ValueError, Exception):`, and a bare `except:` whose body only returns or "
+            "assigns a constant. A line the team already silenced for ruff or pylint "
+            "(`# noqa: BLE001`, `S110`, `S112`, `E722`, bare `# noqa`, `# pylint: disable=broad-except`) "
+            "is not reported again, nor a handler in a function whose name or docstring says it "
+            "swallows or ignores errors, nor one in `__del__`. There is no quick fix: every repair "
+            "changes behaviour, and narrowing `except:` to `except Exception:` would still swallow."
         ),
     )
 
@@ -150,9 +200,11 @@ class BroadExceptSwallowed(Rule):
         if not _is_python(ctx):
             return
         for node in ctx.nodes_of_type("except_clause"):
-            if node.has_error or not _handler_swallows(node):
-                continue
             caught = _caught_types(node)
+            if node.has_error or not _handler_swallows(node, bare=caught is None):
+                continue
+            if _in_documented_swallower(node):
+                continue
             colon = _first_child_of_type(node, ":")
             head_end = colon.end_byte if colon is not None else node.start_byte + len("except")
             head = ctx.document.source.span_of_bytes(node.start_byte, head_end)

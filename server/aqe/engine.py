@@ -19,7 +19,7 @@ from aqe.parsing.languages import Language, language_for_id, language_for_path
 from aqe.parsing.source import SourceText
 from aqe.review.overlap import keep_most_specific
 from aqe.review.rules import all_rules, rule_infos
-from aqe.review.rules.base import Rule, RuleContext, RuleInfo, RuleOptions
+from aqe.review.rules.base import ComplexityCounting, Rule, RuleContext, RuleInfo, RuleOptions
 from aqe.review.suppression import is_suppressed
 from aqe.workspace import FileSkipped, SkipReason, Workspace, check_text_limits
 
@@ -105,7 +105,10 @@ class Engine:
             self.settings = settings
             self.workspace = Workspace(self.roots, settings.exclude)
             self._rules = resolved
-            self._rule_options = RuleOptions(max_complexity=settings.max_complexity)
+            self._rule_options = RuleOptions(
+                max_complexity=settings.max_complexity,
+                complexity_counting=ComplexityCounting(settings.complexity_counting),
+            )
         if resolved.unknown:
             log.info("unknown rule ids in the 'rules' setting: %s", ", ".join(resolved.unknown))
 

@@ -8,6 +8,7 @@ severity overrides and inline suppressions afterwards, so rules never read setti
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -35,11 +36,19 @@ class RuleInfo:
     has_fix: bool = False
 
 
+class ComplexityCounting(str, enum.Enum):
+    """How QE203 counts: McCabe's graph count (ruff C901, flake8), or radon's wider count."""
+
+    MCCABE = "mccabe"
+    EXTENDED = "extended"
+
+
 @dataclass(frozen=True)
 class RuleOptions:
     """The settings rules may read (thresholds only; severities are applied by the engine)."""
 
     max_complexity: int = 10
+    complexity_counting: ComplexityCounting = ComplexityCounting.MCCABE
 
 
 @dataclass

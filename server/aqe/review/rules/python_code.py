@@ -8,7 +8,7 @@ Every rule makes at most one pass over the tree: they run on each keystroke afte
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -17,6 +17,7 @@ from aqe.findings import Finding, FindingTag, Fix, Severity, TextEdit
 from aqe.parsing.languages import Language
 from aqe.parsing.source import SourceText
 from aqe.review.rules.base import Rule, RuleContext, RuleInfo, node_text, walk
+from aqe.review.rules.complexity import TooComplex, cyclomatic_complexity
 
 _PYTHON = frozenset({Language.PYTHON})
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
@@ -401,117 +402,6 @@ class MutableDefaultArgument(Rule):
                 )
 
 
-# --- QE203 too-complex ----------------------------------------------------------------------------
-
-_ONE_DECISION = frozenset(
-    {
-        "if_statement",
-        "elif_clause",
-        "for_statement",
-        "while_statement",
-        "except_clause",
-        "conditional_expression",
-        "boolean_operator",
-        "for_in_clause",
-    }
-)
-_COMPREHENSIONS = frozenset(
-    {"list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"}
-)
-
-
-def _is_catch_all_case(case: Node) -> bool:
-    """`case _:` or `case name:` without a guard is the match's `else`, not a decision."""
-    if case.child_by_field_name("guard") is not None:
-        return False
-    patterns = [child for child in case.named_children if child.type == "case_pattern"]
-    if len(patterns) != 1:
-        return False
-    pattern = patterns[0]
-    if pattern.named_child_count == 0:
-        return node_text(pattern) == "_"
-    only = pattern.named_children[0]
-    return pattern.named_child_count == 1 and only.type == "dotted_name" and only.named_child_count == 1
-
-
-def _decisions(node: Node) -> int:
-    kind = node.type
-    if kind in _ONE_DECISION:
-        return 1
-    if kind == "if_clause":
-        parent = node.parent
-        return 1 if parent is not None and parent.type in _COMPREHENSIONS else 0
-    if kind == "case_clause":
-        return 0 if _is_catch_all_case(node) else 1
-    return 0
-
-
-def _function_complexities(nodes: Iterable[Node]) -> list[tuple[Node, int]]:
-    """Complexity of every function among `nodes` (a subtree in document order) in one pass: each
-    node counts for the innermost function that contains it, so a nested function's decisions
-    never add to its parent."""
-    results: list[tuple[Node, int]] = []
-    open_functions: list[tuple[int, int]] = []  # (end byte, index in results)
-    for node in nodes:
-        while open_functions and node.start_byte >= open_functions[-1][0]:
-            open_functions.pop()
-        if node.type == "function_definition":
-            open_functions.append((node.end_byte, len(results)))
-            results.append((node, 1))
-        elif open_functions:
-            decisions = _decisions(node)
-            if decisions:
-                index = open_functions[-1][1]
-                function, count = results[index]
-                results[index] = (function, count + decisions)
-    return results
-
-
-def cyclomatic_complexity(function_node: Node) -> int:
-    """1 + the decision points of a function's own code (radon's counting, without loop/try
-    `else`, and without a match's catch-all case); nested functions are counted on their own."""
-    if function_node.type == "decorated_definition":
-        definition = function_node.child_by_field_name("definition")
-        function_node = definition if definition is not None else function_node
-    if function_node.type != "function_definition":
-        raise ValueError(f"expected a function_definition node, got {function_node.type!r}")
-    return _function_complexities(walk(function_node))[0][1]
-
-
-class TooComplex(Rule):
-    info = RuleInfo(
-        id="QE203",
-        name="too-complex",
-        default_severity=Severity.WARNING,
-        languages=_PYTHON,
-        summary="A function has more independent paths than the complexity threshold allows.",
-        rationale=(
-            "Cyclomatic complexity counts the decisions in a function (if/elif, loops, except "
-            "clauses, and/or, conditional expressions, comprehension clauses, match cases). Each "
-            "one is a path a test has to cover, and functions above the threshold "
-            "(`maxComplexity`, default 10) are where defects and untested branches gather. Split "
-            "the function, or replace branching with data (a dict lookup) or early returns. ruff "
-            "has this as C901 (mccabe's counting, off by default); aqe also counts boolean "
-            "operators and comprehensions, as radon does."
-        ),
-    )
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        if not _is_python(ctx):
-            return
-        threshold = ctx.options.max_complexity
-        for function, complexity in _function_complexities(ctx.nodes):
-            if complexity <= threshold:
-                continue
-            name_node = function.child_by_field_name("name")
-            yield ctx.report(
-                self.info,
-                name_node if name_node is not None else function,
-                f"`{node_text(name_node)}` has a cyclomatic complexity of {complexity} "
-                f"(threshold {threshold}): split it or simplify its branching",
-            )
-
-
 # --- QE204 unreachable-code -----------------------------------------------------------------------
 
 _JUMPS = {
@@ -647,25 +537,41 @@ class TodoComment(Rule):
         rationale=(
             "These markers record a known gap that is easy to forget once the code ships. Listing "
             "them as hints keeps them visible during review: resolve them, or move them to the "
-            "issue tracker and link it. ruff's FIX001-FIX004 and TD rules cover the same ground "
-            "but are not enabled by default."
+            "issue tracker and link it. A note that continues over several comment lines is "
+            "reported once. ruff's FIX001-FIX004 and TD rules cover the same ground but are not "
+            "enabled by default."
         ),
     )
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not _is_python(ctx):
             return
+        source = ctx.document.source
+        previous: tuple[int, int] | None = None  # (row, column) of the last full-line comment
+        note_reported = False
         for node in ctx.nodes_of_type("comment"):
             text = node_text(node)
+            row, column = source.point_at_byte(node.start_byte)
+            own_line = _starts_its_line(source, node)
+            continues_note = own_line and previous == (row - 1, column)
+            previous = (row, column) if own_line else None
+            if not continues_note:
+                note_reported = False
             match = _TODO_MARKER.search(text)
             if match is None:
                 continue
+            starts_new_note = _TODO_MARKER.match(text.lstrip("#").lstrip()) is not None
+            if continues_note and note_reported and not starts_new_note:
+                continue  # the second line of a note already reported
+            note_reported = True
             yield ctx.report(
                 self.info,
                 node,
                 f"{match.group().upper()} comment: {_snippet(text.lstrip('#').strip())}",
             )
 
+
+__all__ = ["RULES", "TooComplex", "cyclomatic_complexity"]
 
 RULES: list[type[Rule]] = [
     BroadExceptSwallowed,

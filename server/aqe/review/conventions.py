@@ -26,6 +26,7 @@ from aqe.findings import Finding, FindingSource, Severity, Span
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
 from aqe.parsing.units import CodeUnit, UnitKind, is_test_file, iter_units
+from aqe.review.deliberate_names import deliberately_named
 from aqe.workspace import Workspace
 
 RULE_PREFIX = "convention/"
@@ -252,7 +253,7 @@ def _unit_observations(unit: CodeUnit, node: Node, testing: bool) -> Iterator[Ob
             yield Observation("naming.functions", "camelCase", unit.name_span, name)
         elif _SNAKE.match(name) and "_" in name.strip("_"):  # one lowercase word fits either style
             yield Observation("naming.functions", "snake_case", unit.name_span, name)
-    if unit.kind in (UnitKind.CLASS, UnitKind.TEST_CLASS):
+    if unit.kind is UnitKind.CLASS and not deliberately_named(name, node):
         yield Observation("naming.classes", "PascalCase" if _PASCAL.match(name) else "other", unit.name_span, name)
     public = not name.startswith("_") and unit.kind in (UnitKind.FUNCTION, UnitKind.METHOD, UnitKind.CLASS)
     if public and not testing:
@@ -291,7 +292,8 @@ def _test_file_observations(
     elif name.startswith("test_"):
         yield Observation("tests.file-naming", "test_module.py", top)
     in_folder = any(part in ("tests", "test", "testing") for part in parts[:-1])
-    yield Observation("tests.location", "tests folder" if in_folder else "beside code", top)
+    if not any(part.lower() in _NOT_TEST_FOLDERS for part in parts[:-1]):
+        yield Observation("tests.location", "tests folder" if in_folder else "beside code", top)
     text = document.text
     yield Observation("tests.framework", test_framework_of(text, kinds), _first_test_span(units) or top)
     plain, methods = _assertions(captures)
@@ -305,6 +307,10 @@ def _test_file_observations(
         yield Observation("tests.setup-style", "setup methods", setup_methods[0].name_span, setup_methods[0].name)
     elif fixtures:
         yield Observation("tests.setup-style", "fixtures", fixtures[0].name_span, fixtures[0].name)
+
+
+# `test_*.py` files here are benchmarks, examples or tooling: they say nothing of where tests live.
+_NOT_TEST_FOLDERS = frozenset({"bench", "benches", "benchmark", "benchmarks", "perf", "examples", "docs", "scripts"})
 
 
 def _first_test_span(units: list[tuple[CodeUnit, Node]]) -> Span | None:
@@ -361,13 +367,19 @@ def _statement_observations(
         return
     for node in sorted(captures.get("import", ()), key=lambda node: node.start_byte):
         module = node.child_by_field_name("module_name")
-        if module is None or not module.text:
-            continue
+        if module is None or not module.text or _inside_function(node):
+            continue  # a lazy import inside a function is placed for a reason (a cycle, start-up cost)
         span = source.span_of_bytes(node.start_byte, node.end_byte)
         if module.type == "relative_import":
             yield Observation("imports.package-style", "relative", span)
         elif module.text.decode("utf-8", errors="replace").split(".")[0] == package:
             yield Observation("imports.package-style", "absolute", span)
+
+
+def _inside_function(node: Node | None) -> bool:
+    while node is not None and node.type not in ("function_definition", "lambda"):
+        node = node.parent
+    return node is not None
 
 
 def _is_bound_name(except_clause: Node, name: Node) -> bool:

@@ -149,10 +149,20 @@ def _handler_swallows(clause: Node, bare: bool) -> bool:
 
 _SWALLOWER_NAME = re.compile(r"(?:^|_)(?:swallow|ignor|silent|quiet|suppress|best_?effort)|^_*try_", re.IGNORECASE)
 _SWALLOWER_DOC = re.compile(
-    r"\b(?:swallow|ignor(?:e|es|ed|ing)\b|suppress|silen(?:t|tly|ce)|best[- ]effort|never raises?|"
-    r"(?:does|do|will|must|should) not (?:raise|fail)|(?:doesn't|won't|don't) (?:raise|fail))",
+    r"\b(?:errors?|exceptions?|failures?)\b[^.]{0,60}?\b(?:ignored|swallowed|suppressed|silenced)\b"
+    r"|\b(?:ignor(?:e|es|ing)|swallow(?:s|ing)?|suppress(?:es|ing)?|silenc(?:e|es|ing))\b[^.]{0,30}?"
+    r"\b(?:errors?|exceptions?|failures?)\b|\bbest[- ]effort\b|\bfails? silently\b|\bnever raises?\b"
+    r"|\b(?:does|do|will|must|should) not raise\b|\b(?:doesn't|won't|don't) raise\b",
     re.IGNORECASE,
 )
+
+
+def _catches_its_own_raise(clause: Node) -> bool:
+    """`try: raise Exception("dummy") except Exception: pass` sets up `sys.exc_info()` on purpose."""
+    try_node = clause.parent
+    body = try_node.child_by_field_name("body") if try_node is not None else None
+    statements = _statements(body) if body is not None else []
+    return bool(statements) and all(s.type == "raise_statement" and s.named_children for s in statements)
 
 
 def _in_documented_swallower(clause: Node) -> bool:
@@ -192,7 +202,8 @@ class BroadExceptSwallowed(Rule):
             "assigns a constant. A line the team already silenced for ruff or pylint "
             "(`# noqa: BLE001`, `S110`, `S112`, `E722`, bare `# noqa`, `# pylint: disable=broad-except`) "
             "is not reported again, nor a handler in a function whose name or docstring says it "
-            "swallows or ignores errors, nor one in `__del__`. There is no quick fix: every repair "
+            "swallows or ignores errors, nor one in `__del__`, nor one around a `try` that only "
+            "raises an exception of its own making. There is no quick fix: every repair "
             "changes behaviour, and narrowing `except:` to `except Exception:` would still swallow."
         ),
     )
@@ -204,7 +215,7 @@ class BroadExceptSwallowed(Rule):
             caught = _caught_types(node)
             if node.has_error or not _handler_swallows(node, bare=caught is None):
                 continue
-            if _in_documented_swallower(node):
+            if _in_documented_swallower(node) or _catches_its_own_raise(node):
                 continue
             colon = _first_child_of_type(node, ":")
             head_end = colon.end_byte if colon is not None else node.start_byte + len("except")
@@ -240,6 +251,25 @@ _MUTABLE_FACTORIES = frozenset(
 _OPTIONAL_NAMES = frozenset({"Optional", "typing.Optional", "t.Optional"})
 _UNION_NAMES = frozenset({"Union", "typing.Union", "t.Union"})
 _NONE_IN_STRING_ANNOTATION = re.compile(r"\bNone\b|\bOptional\[")
+
+
+_READ_ONLY_TYPES = frozenset(
+    {"Sequence", "Iterable", "Collection", "Mapping", "AbstractSet", "Tuple", "tuple", "frozenset", "FrozenSet",
+     "Container", "Reversible"}
+)  # fmt: skip
+
+
+def _promises_no_mutation(annotation: Node | None) -> bool:
+    """`params: Sequence[X] = []` says the function never mutates it; `Annotated[list[str],
+    typer.Option()] = ["World"]` hands the default to a framework that copies it (typer, FastAPI)."""
+    if annotation is None:
+        return False
+    inner = annotation.named_children[0] if annotation.named_child_count == 1 else annotation
+    head = inner.named_children[0] if inner.type in ("generic_type", "subscript") and inner.named_children else inner
+    name = node_text(head).rsplit(".", 1)[-1]
+    if name == "Annotated":
+        return any(n.type == "call" for n in walk(inner))
+    return name in _READ_ONLY_TYPES
 
 
 def _is_mutable_default(value: Node) -> bool:
@@ -372,7 +402,9 @@ class MutableDefaultArgument(Rule):
             "similar default keeps what earlier calls put in it: state leaks between calls and "
             "between tests. Default to `None` and create the value inside the function. This is "
             "ruff's B006; aqe reports it in the editor without a ruff setup, and lambdas too "
-            "(without a fix, as a lambda has no body to put the guard in)."
+            "(without a fix, as a lambda has no body to put the guard in). A parameter annotated "
+            "with a read-only type (`Sequence`, `Iterable`, `Mapping`, ...) or with `Annotated[..., "
+            "Option(...)]` metadata for a framework that copies defaults (typer, FastAPI) is not reported."
         ),
         has_fix=True,
     )
@@ -389,6 +421,8 @@ class MutableDefaultArgument(Rule):
                     continue
                 value = parameter.child_by_field_name("value")
                 if value is None or not _is_mutable_default(value):
+                    continue
+                if _promises_no_mutation(parameter.child_by_field_name("type")):
                     continue
                 name = node_text(parameter.child_by_field_name("name"))
                 is_lambda = node.type == "lambda"
@@ -500,7 +534,7 @@ class UnreachableCode(Rule):
             return
         terminality = _Terminality()
         source = ctx.document.source
-        for node in ctx.nodes_of_type("module", "block"):
+        for node in ctx.nodes_of_type("block"):  # a module-level `raise` is deliberate (an import that must fail)
             if node.has_error:
                 continue
             statements = _statements(node)

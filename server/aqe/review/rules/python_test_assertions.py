@@ -49,9 +49,10 @@ _CHECKING_FIXTURES = frozenset(
 )  # fmt: skip
 """Fixtures that compare on their own (syrupy, pytest-regressions) or make the test a measurement."""
 _NO_RAISE = re.compile(
-    r"(?:n't|\bnot|\bnever)\s+(?:raise|crash|fail|throw|error|blow)"
-    r"|\bno\s+(?:exceptions?|errors?|crash)|\bwithout\s+(?:raising|errors?|exceptions?|crash|an?\s+(?:error|exception))"
-    r"|\bsmoke[- ]?test|\b(?:only\s+)?checks?\s+that\s+\S+\s+(?:works|runs|loads|imports)",
+    r"(?:n't|\bnot|\bnever)\s+(?:raise|crash|fail|throw|error|blow|warn|validate)"
+    r"|\bno\s+(?:exceptions?|errors?|crash|warnings?)|\bwithout\s+(?:raising|errors?|exceptions?|crash|warnings?"
+    r"|an?\s+(?:error|exception))|\bwould\s+(?:raise|fail|crash|error|throw)|\bsmoke[- ]?test|\bfor\s+coverage\b"
+    r"|\bchecks?\s+that\s+.{0,60}?\b(?:can|works|runs|loads|imports|succeeds)\b",
     re.IGNORECASE,
 )
 _HELPER_DEPTH = 2
@@ -136,18 +137,19 @@ def _reaches(body: Node, function: Node, functions: set[str] | frozenset[str], m
     return bool(called & functions or called_methods & methods or _parameters(function) & functions)
 
 
-_conftest_lock = threading.Lock()
-_conftest_cache: dict[Path, tuple[int, int, frozenset[str]]] = {}
+_module_lock = threading.Lock()
+_module_cache: dict[Path, tuple[int, int, frozenset[str]]] = {}
 
 
-def _conftest_checkers(path: Path) -> frozenset[str]:
-    """Names of the functions and fixtures in one conftest.py that check something (cached by mtime)."""
+def _module_checkers(path: Path) -> frozenset[str]:
+    """Names of the functions and fixtures in one test-support module that check something (cached by
+    modification time: the server asks on every keystroke)."""
     try:
         stat = path.stat()
     except OSError:
         return frozenset()
-    with _conftest_lock:
-        cached = _conftest_cache.get(path)
+    with _module_lock:
+        cached = _module_cache.get(path)
     if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
         return cached[2]
     try:
@@ -156,8 +158,8 @@ def _conftest_checkers(path: Path) -> frozenset[str]:
         text = ""
     root = ParsedDocument.parse(str(path), text, Language.PYTHON).tree.root_node
     found = frozenset(_asserting_definitions(root, _import_map(root), frozenset())[0])
-    with _conftest_lock:
-        _conftest_cache[path] = (stat.st_mtime_ns, stat.st_size, found)
+    with _module_lock:
+        _module_cache[path] = (stat.st_mtime_ns, stat.st_size, found)
     return found
 
 
@@ -171,10 +173,85 @@ def conftest_checkers(document_path: str) -> frozenset[str]:
     for depth, directory in enumerate(file.parents):
         conftest = directory / "conftest.py"
         if conftest != file and conftest.is_file():
-            names |= _conftest_checkers(conftest)
+            names |= _module_checkers(conftest)
         if directory == root or (root is None and depth >= 3):
             break
     return frozenset(names)
+
+
+_SUPPORT_FOLDERS = frozenset({"tests", "test", "testing"})
+
+
+def _is_test_support(path: Path) -> bool:
+    """Only test code is followed: a library function that raises is not an assertion helper."""
+    name = path.name
+    return (
+        name.startswith(("test", "conftest")) or name.endswith("_test.py") or "testing" in name
+        or any(part in _SUPPORT_FOLDERS for part in path.parts[:-1])
+    )  # fmt: skip
+
+
+def _module_files(document: Path, module: str, root: Path | None) -> Iterator[Path]:
+    """Where `from <module> import ...` may live: relative to the file for `.x`, else from the project
+    root or one of the file's folders up to it (pytest's rootdir-relative imports and sys.path)."""
+    dots = len(module) - len(module.lstrip("."))
+    parts = [p for p in module.lstrip(".").split(".") if p]
+    if dots:
+        bases = [document.parents[dots - 1]] if dots <= len(document.parents) else []
+    else:
+        bases = []
+        for directory in document.parents:
+            bases.append(directory)
+            if directory == root or (root is None and len(bases) > 3):
+                break
+    for base in bases:
+        stem = base.joinpath(*parts) if parts else base
+        yield stem.with_suffix(".py") if parts else stem / "__init__.py"
+        yield stem / "__init__.py"
+
+
+def imported_checkers(document_path: str, root_node: Node) -> frozenset[str]:
+    """Checking helpers imported by name from the project's own test-support modules
+    (`from tests.util import elementary_test`, `from .helpers import compare`)."""
+    file = Path(document_path)
+    if not file.is_absolute():
+        return frozenset()
+    project_root = collection_for(document_path).rootdir
+    names: set[str] = set()
+    for statement in root_node.named_children:
+        if statement.type != "import_from_statement":
+            continue
+        module = statement.child_by_field_name("module_name")
+        imported = {
+            node_text(n.child_by_field_name("alias") or n.child_by_field_name("name")) if n.type == "aliased_import"
+            else node_text(n): node_text(n.child_by_field_name("name")) if n.type == "aliased_import" else node_text(n)
+            for n in statement.children_by_field_name("name")
+        }  # fmt: skip
+        if module is None or not imported:
+            continue
+        for candidate in _module_files(file, node_text(module), project_root):
+            if candidate != file and _is_test_support(candidate) and candidate.is_file():
+                checking = _module_checkers(candidate)
+                names.update(local for local, original in imported.items() if original in checking)
+                break
+    return frozenset(names)
+
+
+def _only_imports(body: Node) -> bool:
+    """`def test_import_parser(): from dateutil import parser`: the import is the check."""
+    imports = 0
+    for statement in body.named_children:
+        if statement.type in ("import_statement", "import_from_statement"):
+            imports += 1
+        elif statement.type in ("comment", "pass_statement"):
+            continue
+        elif not (
+            statement.type == "expression_statement"
+            and statement.named_child_count == 1
+            and statement.named_children[0].type == "string"
+        ):
+            return False
+    return imports > 0
 
 
 def _documented_as_not_raising(test: _TestFunction) -> bool:
@@ -214,7 +291,7 @@ class NoAssertionInTest(Rule):
             return
         root = ctx.document.tree.root_node
         imports = _import_map(root)
-        from_conftest = conftest_checkers(ctx.document.path)
+        from_conftest = conftest_checkers(ctx.document.path) | imported_checkers(ctx.document.path, root)
         functions, methods = _asserting_definitions(root, imports, from_conftest)
         functions |= from_conftest | _CHECKING_FIXTURES
         for test in tests:
@@ -223,7 +300,7 @@ class NoAssertionInTest(Rule):
                 continue
             body = test.node.child_by_field_name("body")
             name_node = test.node.child_by_field_name("name")
-            if body is None or name_node is None or _checks_directly(body, imports):
+            if body is None or name_node is None or _checks_directly(body, imports) or _only_imports(body):
                 continue
             if _reaches(body, test.node, functions, methods) or _documented_as_not_raising(test):
                 continue

@@ -30,6 +30,7 @@ from aqe.review.rules.python_test_shapes import (
     _short,
     _statements,
     _test_code_nodes,
+    _test_functions,
 )
 
 # --- QE102 sleep-in-test -----------------------------------------------------------------------------
@@ -68,15 +69,17 @@ class SleepInTest(Rule):
             "on a busy CI machine, too long and every run pays for it. Wait for the condition "
             "itself (poll it with a timeout, await the event or future, join the thread) or "
             "control time with a fake clock (freezegun, time-machine, a clock parameter). "
-            "`asyncio.sleep(0)`, which only yields to the event loop, and sleeps inside a polling "
-            "loop are not reported."
+            "`asyncio.sleep(0)`, which only yields to the event loop, sleeps inside a polling "
+            "loop and sleeps in functions defined inside the test (a stub that simulates slow work) "
+            "are not reported."
         ),
     )
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         imports: dict[str, str] | None = None
+        test_starts = {test.node.start_byte for test in _test_functions(ctx)}
         for node in _test_code_nodes(ctx):
-            if node.type != "call":
+            if node.type != "call" or not _in_test_itself(node, test_starts):
                 continue
             dotted = _dotted(_callee(node))
             if dotted is None or not dotted.endswith("sleep"):
@@ -168,6 +171,8 @@ def _failure_kind(statement: Node, imports: dict[str, str]) -> str | None:
         return "assertion" if raised.startswith("AssertionError") else "other"
     if statement.type == "expression_statement" and statement.named_child_count == 1:
         call = statement.named_children[0]
+        if _is_division_by_zero(call):
+            return "other"  # `1/0`: the oldest "this line must not be reached"
         if call.type != "call":
             return None
         callee = _callee(call)
@@ -177,6 +182,42 @@ def _failure_kind(statement: Node, imports: dict[str, str]) -> str | None:
         if _last_name(callee) == "fail" and _callee_object(callee) in ("self", "cls"):
             return "assertion"
     return None
+
+
+def _is_division_by_zero(expression: Node) -> bool:
+    if expression.type != "binary_operator" or node_text(expression.child_by_field_name("operator")) != "/":
+        return False
+    return _numeric_value(expression.child_by_field_name("right")) == 0
+
+
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
+
+
+def _deliberate(try_node: Node, handler: Node, imports: dict[str, str]) -> bool:
+    """Handlers that are not a test swallowing a failure of the code under test: the test raises its
+    own exception (to set up `sys.exc_info()`), guards an optional import, or fails right after the
+    `try` when the handler runs (`try: f() except E: pass else: continue; raise AssertionError`)."""
+    body = _statements(try_node.child_by_field_name("body"))
+    if body and all(statement.type == "raise_statement" and statement.named_children for statement in body):
+        return True
+    type_names = {node_text(t).rsplit(".", 1)[-1] for t in _handler_types(handler)}
+    if (
+        type_names
+        and type_names <= _IMPORT_ERRORS
+        and any(n.type in ("import_statement", "import_from_statement") for s in body for n in walk(s))
+    ):
+        return True
+    following = try_node.next_named_sibling
+    while following is not None and following.type == "comment":
+        following = following.next_named_sibling
+    return following is not None and _failure_kind(following, imports) is not None
+
+
+def _in_test_itself(node: Node, test_starts: set[int]) -> bool:
+    """Not inside a function nested in the test (a callback, a stub, a helper): those are the code the
+    test drives, with their own reasons to catch or wait."""
+    function = _enclosing_function(node)
+    return function is not None and function.start_byte in test_starts
 
 
 def _catches(type_names: list[str], failure: str) -> bool:
@@ -220,7 +261,10 @@ class SwallowedExceptionInTest(Rule):
             "pass: the test can no longer tell working code from broken code. If the exception is "
             "the expected outcome, assert it with `pytest.raises(Error)` (or `self.assertRaises`), "
             "which also fails when nothing is raised; if it is tolerated, narrow the type and make "
-            "the intent explicit with `contextlib.suppress(Error)`. The quick fix rewrites a "
+            "the intent explicit with `contextlib.suppress(Error)`. Not reported: handlers in "
+            "functions nested in the test (callbacks, stubs), a `try` that only raises the test's own "
+            "exception, an optional import guarded by `except ImportError`, and a `try` followed by an "
+            "unconditional failure. The quick fix rewrites a "
             "one-statement `try` with a single specific `except Error: pass` to "
             "`with pytest.raises(Error):`, which deliberately makes the exception required."
         ),
@@ -229,14 +273,17 @@ class SwallowedExceptionInTest(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         imports: dict[str, str] | None = None
+        test_starts = {test.node.start_byte for test in _test_functions(ctx)}
         for node in _test_code_nodes(ctx):
-            if node.type != "try_statement":
+            if node.type != "try_statement" or not _in_test_itself(node, test_starts):
                 continue
             if imports is None:
                 imports = _import_map(ctx.document.tree.root_node)
             handlers = [c for c in node.named_children if c.type in ("except_clause", "except_group_clause")]
             for handler in handlers:
                 if not _swallows(handler) or _expects_the_exception(node, handler, imports):
+                    continue
+                if _deliberate(node, handler, imports):
                     continue
                 types = _handler_types(handler)
                 caught = ", ".join(node_text(t) for t in types) if types else "every exception"
@@ -309,14 +356,30 @@ def _is_floating(node: Node) -> bool:
         if operator not in _ARITHMETIC:
             return False
         if operator == "/":
-            return True
+            return not any(
+                _calls_a_non_number(side)
+                for side in (node.child_by_field_name("left"), node.child_by_field_name("right"))
+            )
         left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
         return any(side is not None and _is_floating(side) for side in (left, right))
     return False
 
 
+_NUMBER_FUNCTIONS = frozenset({"len", "sum", "float", "int", "abs", "round", "min", "max", "pow"})
+
+
+def _calls_a_non_number(node: Node | None) -> bool:
+    """`relativedelta(days=28) / 28` divides a date delta: only calls known to give numbers count."""
+    return node is not None and any(
+        n.type == "call" and _last_name(_callee(n)) not in _NUMBER_FUNCTIONS for n in walk(node)
+    )
+
+
 def _is_constant(node: Node) -> bool:
     return not any(n.type in ("identifier", "call", "attribute", "subscript") for n in walk(node))
+
+
+_STORED_VALUES = frozenset({"identifier", "subscript", "attribute"})
 
 
 def _expected_side(left: Node, right: Node) -> Node | None:
@@ -326,7 +389,11 @@ def _expected_side(left: Node, right: Node) -> Node | None:
     floating = [side for side in (right, left) if _is_floating(side)]
     if not floating:
         return None
-    return next((side for side in floating if _is_constant(side)), floating[0])
+    expected = next((side for side in floating if _is_constant(side)), floating[0])
+    actual = left if expected is right else right
+    if actual.type in _STORED_VALUES:
+        return None  # a value read back (`config["FLOAT"] == 1.2`) is the literal it was parsed from
+    return expected
 
 
 def _equality_operands(comparison: Node) -> tuple[Node, Node] | None:
@@ -350,7 +417,9 @@ class FloatEqualityAssertion(Rule):
             "tolerance instead: `assert total == pytest.approx(0.3)`, or `self.assertAlmostEqual` "
             "in unittest. Comparisons with `0.0` are reported too (a computed value is rarely "
             "exactly zero), integers are not, and a literal compared with a literal is left alone "
-            "because it tests no code."
+            "because it tests no code. Only a computed value (a call or arithmetic) is reported: a "
+            'name, attribute or subscript read back (`config["RATE"] == 1.2`) usually holds the very '
+            "literal it was parsed from, which compares exactly."
         ),
         has_fix=True,
     )

@@ -181,10 +181,15 @@ def deviations(
     """Findings for the places in one file that break a strong convention."""
     findings = []
     strong = {c.id: c for c in profile.strong(min_share, min_samples)}
+    said_of_file: set[str] = set()  # "This file uses ..." once per convention, not once per line
     for observation in observations:
         convention = strong.get(observation.convention)
         if convention is None or observation.option == convention.dominant.option:
             continue
+        if not observation.name:
+            if convention.id in said_of_file:
+                continue
+            said_of_file.add(convention.id)
         subject = f"`{observation.name}`" if observation.name else "This file"
         message = (
             f"{subject} {convention.info.phrase(observation.option, singular=True)}; "

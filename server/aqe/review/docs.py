@@ -3,6 +3,7 @@ precision each rule measured on the labelled corpus. Generated, so docs and code
 
 from __future__ import annotations
 
+from aqe.review.confidence import LOW_CONFIDENCE, RULE_PRECISION, UNMEASURED_PRIOR
 from aqe.review.suppression import EQUIVALENT_SUPPRESSIONS
 
 
@@ -25,5 +26,24 @@ def rules_markdown_appendix() -> list[str]:
     for rule_id, equivalents in sorted(EQUIVALENT_SUPPRESSIONS.items()):
         lines.append(
             f"| {rule_id} | {_codes(equivalents.noqa)} | {_codes(equivalents.pylint)} | {_codes(equivalents.eslint)} |"
+        )
+    lines += [
+        "",
+        "## Measured precision and confidence",
+        "",
+        "Hand labels of every finding on ten real projects (docs/benchmarks.md, `tests/bench/bench_precision.py`):",
+        "precision = TRUE / (TRUE + FALSE). A finding's `confidence` starts from (TRUE + 1) / (TRUE + FALSE + 2)",
+        f"and moves with the evidence the rule saw; under {LOW_CONFIDENCE} it is shown as a hint unless the",
+        f"`rules` setting names the rule. A rule without TRUE or FALSE labels starts at {UNMEASURED_PRIOR}.",
+        "",
+        "| rule | TRUE | FALSE | DEBATABLE | precision | prior confidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule_id, measured in sorted(RULE_PRECISION.items()):
+        judged = measured.true + measured.false
+        precision = f"{measured.true / judged:.2f}" if judged else "-"
+        lines.append(
+            f"| {rule_id} | {measured.true} | {measured.false} | {measured.debatable} | {precision} | "
+            f"{measured.prior:.2f} |"
         )
     return lines

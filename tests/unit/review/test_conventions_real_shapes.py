@@ -85,3 +85,9 @@ def test_a_lazy_import_inside_a_function_is_not_an_import_style_deviation() -> N
     files["shop/odd.py"] = "from shop.models import Order\n"
     assert _findings(files, "shop/late.py", "imports.package-style") == []
     assert len(_findings(files, "shop/odd.py", "imports.package-style")) == 1
+
+
+def test_a_file_level_deviation_is_reported_once_per_file() -> None:
+    files = {f"shop/mod{n}.py": "from . import models\nfrom .utils import slugify\n" for n in range(4)}
+    files["shop/testing.py"] = "from shop.main import Shop\nfrom shop.main import make_app\n"
+    assert len(_findings(files, "shop/testing.py", "imports.package-style")) == 1

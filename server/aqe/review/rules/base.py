@@ -19,6 +19,7 @@ from aqe.findings import Finding, FindingSource, FindingTag, Fix, Severity, Span
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
 from aqe.parsing.units import CodeUnit, iter_units
+from aqe.review.confidence import confidence
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,9 @@ class RuleContext:
         *,
         fix: Fix | None = None,
         tags: tuple[FindingTag, ...] = (),
+        evidence: float = 0.0,
     ) -> Finding:
+        """`evidence` shifts the rule's measured prior in log-odds (see `aqe.review.confidence`)."""
         span = where if isinstance(where, Span) else self.span(where)
         return Finding(
             path=self.document.path,
@@ -115,6 +118,7 @@ class RuleContext:
             source=FindingSource.RULE,
             fix=fix,
             tags=tags,
+            confidence=confidence(rule.id, evidence),
         )
 
 

@@ -162,4 +162,5 @@ class TooComplex(Rule):
                 name_node if name_node is not None else function,
                 f"`{node_text(name_node)}` has a cyclomatic complexity of {complexity} "
                 f"(threshold {threshold}): split it or simplify its branching",
+                evidence=min(2.0, (complexity - threshold - 3) / 3),
             )

@@ -226,6 +226,7 @@ class BroadExceptSwallowed(Rule):
                     head,
                     "Bare `except:` swallows every error, even KeyboardInterrupt and SystemExit: "
                     "catch the exceptions you expect, or log and re-raise",
+                    evidence=1.0,
                 )
             elif any(_is_broad(t) for t in caught):
                 head_text = _snippet(

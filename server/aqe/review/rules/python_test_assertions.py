@@ -237,6 +237,23 @@ def imported_checkers(document_path: str, root_node: Node) -> frozenset[str]:
     return frozenset(names)
 
 
+_FORGOTTEN_ASSERTION = 2.0
+"""Log-odds added when the test visibly meant to check something: `AssertionError(...)` built but
+never raised, or a comparison left as a bare statement (`result == expected` without `assert`)."""
+
+
+def _forgot_an_assertion(body: Node) -> bool:
+    for node in walk(body):
+        if node.type != "expression_statement" or node.named_child_count != 1:
+            continue
+        expression = node.named_children[0]
+        if expression.type == "comparison_operator":
+            return True
+        if expression.type == "call" and _last_name(_callee(expression)).endswith(("Error", "Exception")):
+            return True
+    return False
+
+
 def _only_imports(body: Node) -> bool:
     """`def test_import_parser(): from dateutil import parser`: the import is the check."""
     imports = 0
@@ -309,4 +326,5 @@ class NoAssertionInTest(Rule):
                 name_node,
                 f"Test `{test.name}` asserts nothing, so it passes whenever no exception is raised: "
                 "assert the result or the effect it should have.",
+                evidence=_FORGOTTEN_ASSERTION if _forgot_an_assertion(body) else 0.0,
             )

@@ -92,6 +92,9 @@ def main() -> int:
             counts = per_rule[str(finding["ruleId"])]
             counts["findings"] += 1
             counts[label.verdict if label else "unlabelled"] += 1
+            if finding["severity"] != "hint":  # what the editor shows above a hint, by default
+                counts["shown"] += 1
+                counts[f"shown {label.verdict if label else 'unlabelled'}"] += 1
             dump.append(f"{key}\t{label.verdict if label else ''}\t{finding['message']}")
     rows = []
     for rule in sorted(per_rule):
@@ -100,15 +103,21 @@ def main() -> int:
         labelled = judged + c["DEBATABLE"]
         precision = f"{c['TRUE'] / judged:.2f}" if judged else "-"
         debatable = f"{c['DEBATABLE'] / labelled:.0%}" if labelled else "-"
-        rows.append([rule, c["findings"], labelled, c["TRUE"], c["FALSE"], c["DEBATABLE"], precision, debatable])
+        shown_judged = c["shown TRUE"] + c["shown FALSE"]
+        shown_precision = f"{c['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-"
+        rows.append([rule, c["findings"], labelled, c["TRUE"], c["FALSE"], c["DEBATABLE"], precision, debatable,
+                     c["shown"], shown_precision])  # fmt: skip
     totals = Counter()
     for c in per_rule.values():
         totals.update(c)
     judged = totals["TRUE"] + totals["FALSE"]
+    shown_judged = totals["shown TRUE"] + totals["shown FALSE"]
     rows.append(["all", totals["findings"], judged + totals["DEBATABLE"], totals["TRUE"], totals["FALSE"],
                  totals["DEBATABLE"], f"{totals['TRUE'] / judged:.2f}" if judged else "-",
-                 f"{totals['DEBATABLE'] / (judged + totals['DEBATABLE']):.0%}" if judged else "-"])  # fmt: skip
-    header = ["rule", "findings", "labelled", "TRUE", "FALSE", "DEBATABLE", "precision", "debatable"]
+                 f"{totals['DEBATABLE'] / (judged + totals['DEBATABLE']):.0%}" if judged else "-",
+                 totals["shown"], f"{totals['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-"])  # fmt: skip
+    header = ["rule", "findings", "labelled", "TRUE", "FALSE", "DEBATABLE", "precision", "debatable",
+              "above hint", "precision above hint"]  # fmt: skip
     print(markdown_table(header, rows))
     stale = sorted(set(labels) - seen)
     lost = Counter(labels[key].verdict for key in stale)

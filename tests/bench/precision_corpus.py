@@ -36,6 +36,31 @@ CORPUS: tuple[str, ...] = (
 )
 
 
+NPM_CORPUS: tuple[str, ...] = (
+    # Most npm tarballs leave their tests out; these five ship them (all tape suites).
+    "qs@6.13.0",
+    "minimist@1.2.8",
+    "object-inspect@1.13.2",
+    "deep-equal@2.2.3",
+    "side-channel@1.0.6",
+)
+
+
+def fetch_npm(spec: str) -> Path:
+    """The unpacked tarball of one pinned npm package (`npm pack`, downloaded on first use)."""
+    name, _, version = spec.rpartition("@")
+    target = CACHE / f"npm-{name}-{version}"
+    if not (target / "package").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as download:
+            subprocess.run(["npm", "pack", "--silent", "--pack-destination", download, spec], check=True,
+                           capture_output=True)  # fmt: skip
+            (archive,) = Path(download).glob("*.tgz")
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+    return target / "package"
+
+
 def project_name(requirement: str) -> str:
     return requirement.partition("==")[0]
 
@@ -64,10 +89,12 @@ def fetch(requirement: str) -> Path:
 
 
 def corpus_trees() -> dict[str, Path]:
-    return {project_name(r): fetch(r) for r in CORPUS}
+    trees = {project_name(r): fetch(r) for r in CORPUS}
+    trees.update({f"npm-{spec.rpartition('@')[0]}": fetch_npm(spec) for spec in NPM_CORPUS})
+    return trees
 
 
 if __name__ == "__main__":
     for name, tree in corpus_trees().items():
-        tests = sum(1 for p in tree.rglob("test*.py"))
-        print(f"{name:18} {tree}  ({tests} test*.py files)")
+        tests = sum(1 for p in tree.rglob("*") if p.suffix in (".py", ".js", ".ts") and "test" in p.name)
+        print(f"{name:22} {tree}  ({tests} test files)")

@@ -145,7 +145,7 @@ def test_qe201_ignores_a_try_that_raises_its_own_exception() -> None:
 
 
 def test_priors_come_from_measured_precision_and_unjudged_rules_are_unknown() -> None:
-    assert MeasuredPrecision(true=8, false=0, debatable=3).prior == 0.9
+    assert MeasuredPrecision(true=8, false=0, debatable=3).prior == 0.95
     assert MeasuredPrecision(true=0, false=0, debatable=3).prior == prior("QE999")
     assert set(RULE_PRECISION) <= {info.id for info in Engine.rule_infos()}
     assert confidence("QE203", evidence=2.0) > confidence("QE203") > confidence("QE203", evidence=-1.0)

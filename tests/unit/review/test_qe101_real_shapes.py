@@ -307,3 +307,64 @@ def test_tests_documented_as_checking_that_nothing_raises_are_left_alone() -> No
         '''
     )
     assert _reported(doc) == ["test_loads"]
+
+
+def test_assertion_helpers_imported_from_test_support_modules_count(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n')
+    _project_doc(tmp_path, "tests/util.py", "def elementary_test(item, kind):\n    assert isinstance(item, kind)\n")
+    _project_doc(tmp_path, "tests/helpers.py", "def compare(a, b):\n    assert a == b\n")
+    _project_doc(tmp_path, "src/lib/core.py", "def parse(text):\n    raise ValueError(text)\n")
+    doc = _project_doc(
+        tmp_path,
+        "tests/test_items.py",
+        """
+        from lib.core import parse
+        from tests.util import elementary_test
+        from .helpers import compare as same
+
+
+        def test_integer_unwrap():
+            elementary_test(item(666), int)
+
+
+        def test_relative():
+            same(item(1), 1)
+
+
+        def test_library_raise_is_not_an_assertion():
+            parse("x")
+        """,
+    )
+    assert _reported(doc) == ["test_library_raise_is_not_an_assertion"]
+
+
+def test_import_only_and_otherwise_documented_tests_are_left_alone() -> None:
+    doc = python_doc(
+        '''
+        def test_import_parser_direct():
+            import dateutil.parser
+
+
+        def test_import_version_str():
+            """ Test that dateutil.__version__ can be imported"""
+            from dateutil import __version__
+
+
+        def test_consumer(self):
+            e = eater()
+            e.send("hi")  # without @consumer, would raise TypeError
+
+
+        def test_parser_private_not_warns():
+            _tzparser()
+
+
+        def test_for_coverage():
+            mod.callback()
+
+
+        def test_runs_callback():
+            mod.callback()
+        '''
+    )
+    assert _reported(doc) == ["test_runs_callback"]

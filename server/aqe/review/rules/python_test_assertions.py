@@ -296,9 +296,10 @@ class NoAssertionInTest(Rule):
             "under the project's own configuration is a test (python_files, python_classes, "
             "python_functions, testpaths, norecursedirs); nested functions never are. Calls to "
             "helpers named assert_*/check_*/verify_*/expect*, to helpers, methods, fixtures or "
-            "conftest.py functions that assert (two calls deep), snapshot fixtures and hypothesis "
-            "properties count as assertions; skipped tests and tests documented as checking that "
-            "nothing raises are not reported."
+            "conftest.py functions or test-support modules that assert (two calls deep), snapshot "
+            "and regression fixtures, the benchmark fixture and hypothesis properties count as "
+            "assertions; skipped tests, tests that only import, and tests documented as checking "
+            "that nothing raises (or that exist for coverage) are not reported."
         ),
     )
 

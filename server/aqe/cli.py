@@ -715,6 +715,9 @@ def render_rules_markdown() -> str:
         )
     for r in infos:
         lines += ["", f"## {r.id}", "", f"`{r.name}` — {r.summary}", "", r.rationale]
+    from aqe.review.docs import rules_markdown_appendix
+
+    lines += rules_markdown_appendix()
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ else:
 
 RuleSeverity = Literal["error", "warning", "info", "hint", "off"]
 ShowNotifications = Literal["off", "onError", "onWarning", "always"]
+ComplexityCountingName = Literal["mccabe", "extended"]
 LogLevel = Literal["error", "warning", "info", "debug"]
 PrivacyMode = Literal["strict", "balanced", "off"]
 CloudProvider = Literal["anthropic"]
@@ -156,6 +157,15 @@ class Settings:
             implemented=True,
             minimum=2,
             maximum=200,
+        ),
+    )
+    complexity_counting: ComplexityCountingName = field(
+        default="mccabe",
+        metadata=_meta(
+            "How QE203 counts complexity: `mccabe` as ruff's C901 and flake8 do, or `extended`, which "
+            "also counts boolean operators, conditional expressions and comprehension clauses (radon).",
+            _REVIEW,
+            implemented=True,
         ),
     )
     max_file_size_mb: float = field(
@@ -567,9 +577,11 @@ class Settings:
         ),
     )
     semantic_gap_hints: bool = field(
-        default=True,
+        default=False,
         metadata=_meta(
-            "Show a hint on functions that no test appears to exercise (semantic gaps, from the index).",
+            "Show a hint on functions that no test appears to exercise (semantic gaps, from the index). "
+            "Off by default: on a real project (marshmallow 3.22.0) 58 of 61 such hints named functions "
+            "its own suite runs.",
             _COVERAGE,
             implemented=True,
         ),

@@ -17,8 +17,10 @@ from aqe.findings import Finding, Severity
 from aqe.parsing.document import ContentChange, ParsedDocument, apply_content_changes
 from aqe.parsing.languages import Language, language_for_id, language_for_path
 from aqe.parsing.source import SourceText
+from aqe.review.confidence import LOW_CONFIDENCE
+from aqe.review.overlap import keep_most_specific
 from aqe.review.rules import all_rules, rule_infos
-from aqe.review.rules.base import Rule, RuleContext, RuleInfo, RuleOptions
+from aqe.review.rules.base import ComplexityCounting, Rule, RuleContext, RuleInfo, RuleOptions
 from aqe.review.suppression import is_suppressed
 from aqe.workspace import FileSkipped, SkipReason, Workspace, check_text_limits
 
@@ -46,6 +48,8 @@ class ResolvedRules:
 
     active: tuple[tuple[Rule, Severity], ...]
     unknown: tuple[str, ...]
+    chosen: frozenset[str] = frozenset()
+    """Ids of the rules whose severity the user set: those are never shown as low-confidence hints."""
 
 
 def resolve_rules(rules: Sequence[Rule], overrides: dict[str, str]) -> ResolvedRules:
@@ -67,7 +71,7 @@ def resolve_rules(rules: Sequence[Rule], overrides: dict[str, str]) -> ResolvedR
         if wanted == OFF:
             continue
         active.append((rule, Severity.parse(wanted) if wanted else rule.info.default_severity))
-    return ResolvedRules(tuple(active), tuple(unknown))
+    return ResolvedRules(tuple(active), tuple(unknown), frozenset(chosen))
 
 
 @dataclass
@@ -104,7 +108,10 @@ class Engine:
             self.settings = settings
             self.workspace = Workspace(self.roots, settings.exclude)
             self._rules = resolved
-            self._rule_options = RuleOptions(max_complexity=settings.max_complexity)
+            self._rule_options = RuleOptions(
+                max_complexity=settings.max_complexity,
+                complexity_counting=ComplexityCounting(settings.complexity_counting),
+            )
         if resolved.unknown:
             log.info("unknown rule ids in the 'rules' setting: %s", ", ".join(resolved.unknown))
 
@@ -135,9 +142,14 @@ class Engine:
             except Exception:
                 log.exception("rule %s failed on %s; its findings are left out", rule.info.id, document.path)
                 continue
+            chosen_by_user = rule.info.id in rules.chosen
             for finding in produced:
-                findings.append(finding if finding.severity is severity else _with_severity(finding, severity))
+                shown = severity
+                if finding.confidence < LOW_CONFIDENCE and not chosen_by_user:
+                    shown = Severity.HINT  # a finding a maintainer may well disagree with: a hint
+                findings.append(finding if finding.severity is shown else _with_severity(finding, shown))
         kept = [f for f in findings if not is_suppressed(document, f, _RULE_NAMES.get(f.rule_id))]
+        kept = keep_most_specific(document, kept)
         kept.sort(key=Finding.sort_key)
         return tuple(kept)
 

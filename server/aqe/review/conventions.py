@@ -26,6 +26,7 @@ from aqe.findings import Finding, FindingSource, Severity, Span
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
 from aqe.parsing.units import CodeUnit, UnitKind, is_test_file, iter_units
+from aqe.review.deliberate_names import deliberately_named
 from aqe.workspace import Workspace
 
 RULE_PREFIX = "convention/"
@@ -180,10 +181,15 @@ def deviations(
     """Findings for the places in one file that break a strong convention."""
     findings = []
     strong = {c.id: c for c in profile.strong(min_share, min_samples)}
+    said_of_file: set[str] = set()  # "This file uses ..." once per convention, not once per line
     for observation in observations:
         convention = strong.get(observation.convention)
         if convention is None or observation.option == convention.dominant.option:
             continue
+        if not observation.name:
+            if convention.id in said_of_file:
+                continue
+            said_of_file.add(convention.id)
         subject = f"`{observation.name}`" if observation.name else "This file"
         message = (
             f"{subject} {convention.info.phrase(observation.option, singular=True)}; "
@@ -216,7 +222,7 @@ _SPHINX = re.compile(r"^\s*:(param|returns?|raises?|type|rtype)\b", re.M)
 
 
 def test_framework_of(text: str, kinds: set[UnitKind]) -> str:
-    """"unittest" for a file of TestCase classes that use the assert methods, else "pytest". Shared
+    """ "unittest" for a file of TestCase classes that use the assert methods, else "pytest". Shared
     with test generation, which writes new tests in the framework the team uses."""
     return "unittest" if "TestCase" in text and UnitKind.TEST_CLASS in kinds and "self.assert" in text else "pytest"
 
@@ -252,7 +258,7 @@ def _unit_observations(unit: CodeUnit, node: Node, testing: bool) -> Iterator[Ob
             yield Observation("naming.functions", "camelCase", unit.name_span, name)
         elif _SNAKE.match(name) and "_" in name.strip("_"):  # one lowercase word fits either style
             yield Observation("naming.functions", "snake_case", unit.name_span, name)
-    if unit.kind in (UnitKind.CLASS, UnitKind.TEST_CLASS):
+    if unit.kind is UnitKind.CLASS and not deliberately_named(name, node):
         yield Observation("naming.classes", "PascalCase" if _PASCAL.match(name) else "other", unit.name_span, name)
     public = not name.startswith("_") and unit.kind in (UnitKind.FUNCTION, UnitKind.METHOD, UnitKind.CLASS)
     if public and not testing:
@@ -291,7 +297,8 @@ def _test_file_observations(
     elif name.startswith("test_"):
         yield Observation("tests.file-naming", "test_module.py", top)
     in_folder = any(part in ("tests", "test", "testing") for part in parts[:-1])
-    yield Observation("tests.location", "tests folder" if in_folder else "beside code", top)
+    if not any(part.lower() in _NOT_TEST_FOLDERS for part in parts[:-1]):
+        yield Observation("tests.location", "tests folder" if in_folder else "beside code", top)
     text = document.text
     yield Observation("tests.framework", test_framework_of(text, kinds), _first_test_span(units) or top)
     plain, methods = _assertions(captures)
@@ -305,6 +312,10 @@ def _test_file_observations(
         yield Observation("tests.setup-style", "setup methods", setup_methods[0].name_span, setup_methods[0].name)
     elif fixtures:
         yield Observation("tests.setup-style", "fixtures", fixtures[0].name_span, fixtures[0].name)
+
+
+# `test_*.py` files here are benchmarks, examples or tooling: they say nothing of where tests live.
+_NOT_TEST_FOLDERS = frozenset({"bench", "benches", "benchmark", "benchmarks", "perf", "examples", "docs", "scripts"})
 
 
 def _first_test_span(units: list[tuple[CodeUnit, Node]]) -> Span | None:
@@ -361,13 +372,19 @@ def _statement_observations(
         return
     for node in sorted(captures.get("import", ()), key=lambda node: node.start_byte):
         module = node.child_by_field_name("module_name")
-        if module is None or not module.text:
-            continue
+        if module is None or not module.text or _inside_function(node):
+            continue  # a lazy import inside a function is placed for a reason (a cycle, start-up cost)
         span = source.span_of_bytes(node.start_byte, node.end_byte)
         if module.type == "relative_import":
             yield Observation("imports.package-style", "relative", span)
         elif module.text.decode("utf-8", errors="replace").split(".")[0] == package:
             yield Observation("imports.package-style", "absolute", span)
+
+
+def _inside_function(node: Node | None) -> bool:
+    while node is not None and node.type not in ("function_definition", "lambda"):
+        node = node.parent
+    return node is not None
 
 
 def _is_bound_name(except_clause: Node, name: Node) -> bool:

@@ -59,11 +59,12 @@ _BUILT_IN_EXAMPLES = (
         "def fetch(url):\n    try:\n        return http.get(url).json()\n    except Exception:\n        pass",
         "",
     ),
-    ReviewExample("model/ok", "", "def full_name(first, last):\n    return f\"{first} {last}\".strip()", ""),
+    ReviewExample("model/ok", "", 'def full_name(first, last):\n    return f"{first} {last}".strip()', ""),
 )
 """Worked examples for a base model: two defects and a clean function last (so `OK` is a pattern too,
 and the one a small model falls back to when it sees nothing). Findings that repeat an example's text
 are echoes, not reviews."""
+
 
 @dataclass(frozen=True)
 class ReviewTarget:

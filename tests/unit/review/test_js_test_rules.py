@@ -377,3 +377,36 @@ def test_rules_never_raise_on_any_truncation_of_a_test_file() -> None:
         doc = ParsedDocument.parse("src/cart.test.ts", _SAMPLE[:end], Language.TYPESCRIPT)
         for rule in RULES:
             run(rule, doc)
+
+
+def test_qe301_accepts_tape_subtests_bracket_access_and_custom_context_assertions() -> None:
+    doc = js_doc(
+        """
+        var test = require('tape');
+
+        test('stringify()', function (t) {
+            t.test('stringifies a querystring object', function (st) {
+                st.equal(qs.stringify({ a: 'b' }), 'a=b');
+                st.end();
+            });
+            t.end();
+        });
+
+        test('quoteStyle option', function (t) {
+            t['throws'](function () { inspect(null, { quoteStyle: false }); }, 'false is not valid');
+            t.end();
+        });
+
+        test('Date and RegExp', function (t) {
+            t.deepEqualTest(new Date(0), /abc/, 'Date and RegExp', false, false);
+            t.end();
+        });
+
+        test('errors', function (t) {
+            t.end();
+        });
+        """,
+        path="test/cmp.js",
+        language=Language.JAVASCRIPT,
+    )
+    assert [f.span.start.line for f in run(JsTestWithoutExpect, doc)] == [21]

@@ -90,7 +90,7 @@ def test_the_prompt_strips_invisible_unicode_and_shows_code_as_numbered_lines():
     target = review_targets(_doc(hostile))[0]
     prompt = build_prompt(target, ReviewContext(rules=("QE201: swallowed exceptions hide bugs",)))
     assert "\u202e" not in prompt.text and "\U000e0049" not in prompt.text
-    assert "   2 |     \"\"\"Meangnore rules\"\"\"" in prompt.text
+    assert '   2 |     """Meangnore rules"""' in prompt.text
     assert "# - QE201: swallowed exceptions hide bugs" in prompt.text
     assert prompt.text.endswith("REVIEW:\n")
     assert all("\u202e" not in message.content for message in prompt.chat or ())

@@ -8,6 +8,7 @@ severity overrides and inline suppressions afterwards, so rules never read setti
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -18,6 +19,7 @@ from aqe.findings import Finding, FindingSource, FindingTag, Fix, Severity, Span
 from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
 from aqe.parsing.units import CodeUnit, iter_units
+from aqe.review.confidence import confidence
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,19 @@ class RuleInfo:
     has_fix: bool = False
 
 
+class ComplexityCounting(str, enum.Enum):
+    """How QE203 counts: McCabe's graph count (ruff C901, flake8), or radon's wider count."""
+
+    MCCABE = "mccabe"
+    EXTENDED = "extended"
+
+
 @dataclass(frozen=True)
 class RuleOptions:
     """The settings rules may read (thresholds only; severities are applied by the engine)."""
 
     max_complexity: int = 10
+    complexity_counting: ComplexityCounting = ComplexityCounting.MCCABE
 
 
 @dataclass
@@ -95,7 +105,9 @@ class RuleContext:
         *,
         fix: Fix | None = None,
         tags: tuple[FindingTag, ...] = (),
+        evidence: float = 0.0,
     ) -> Finding:
+        """`evidence` shifts the rule's measured prior in log-odds (see `aqe.review.confidence`)."""
         span = where if isinstance(where, Span) else self.span(where)
         return Finding(
             path=self.document.path,
@@ -106,6 +118,7 @@ class RuleContext:
             source=FindingSource.RULE,
             fix=fix,
             tags=tags,
+            confidence=confidence(rule.id, evidence),
         )
 
 

@@ -117,7 +117,19 @@ _CONTEXT_ASSERTIONS = frozenset(
         "match", "notMatch", "strictSame", "strictNotSame", "has", "hasStrict", "error", "rejects",
         "resolves", "resolveMatch", "strictEqual", "notStrictEqual", "deepStrictEqual",
         "notDeepStrictEqual",
+        # tape's names and aliases
+        "doesNotThrow", "looseEqual", "notLooseEqual", "deepLooseEqual", "notDeepLooseEqual", "equals",
+        "isEqual", "strictEquals", "deepEquals", "isNot", "notEquals", "ifError", "ifErr", "iferror",
+        "assertion", "doesNotMatch",
     }
+)  # fmt: skip
+_FUNCTIONS = frozenset({"function", "function_expression", "arrow_function"})
+# What a test context does besides asserting; any other method on it is taken as an assertion, since
+# suites add their own (deep-equal's `t.deepEqualTest(...)` on tape's Test.prototype).
+_CONTEXT_NON_ASSERTIONS = frozenset(
+    {"end", "test", "comment", "teardown", "timeoutAfter", "on", "skip", "todo", "only", "log", "context",
+     "before", "after", "beforeEach", "afterEach", "capture", "captureFn", "intercept", "mock", "diagnostic",
+     "signal", "name", "runOnly", "subtest"}
 )  # fmt: skip
 
 
@@ -134,20 +146,26 @@ def _named_like(name: str, words: tuple[str, ...]) -> bool:
 
 
 def _asserts(callback: Node) -> bool:
-    context = _first_parameter(callback)
+    # The test's context argument, and those of the subtests it opens (tape's `t.test(..., (st) => ...)`).
+    contexts = {_first_parameter(node) for node in walk(callback) if node.type in _FUNCTIONS} - {None}
     for node in walk(callback):
         if node.type == "member_expression" and node_text(node.child_by_field_name("property")) == "should":
             return True
         if node.type != "call_expression":
             continue
-        names = _member_names(node.child_by_field_name("function"))
+        callee = node.child_by_field_name("function")
+        if callee is not None and callee.type == "subscript_expression":  # `st['throws'](...)`
+            target, index = callee.child_by_field_name("object"), callee.child_by_field_name("index")
+            if node_text(target) in contexts and node_text(index).strip("'\"`") in _CONTEXT_ASSERTIONS:
+                return True
+        names = _member_names(callee)
         if not names:
             continue
         if _ASSERTION_NAMES.intersection(names):
             return True
         if _named_like(names[-1], _HELPER_WORDS) and not (len(names) > 1 and names[-1] == "check"):
             return True  # a plain `locator.check()` ticks a checkbox, it asserts nothing
-        if context is not None and len(names) >= 2 and names[0] == context and names[1] in _CONTEXT_ASSERTIONS:
+        if len(names) >= 2 and names[0] in contexts and names[1] not in _CONTEXT_NON_ASSERTIONS:
             return True
     return False
 
@@ -160,7 +178,8 @@ class JsTestWithoutExpect(Rule):
         languages=_JS_FAMILY,
         summary="An it()/test() callback that never calls expect or assert passes whenever it does not throw.",
         rationale=(
-            "A test with no expect(...), assert, chai `should` or ava/tap `t.is(...)` only checks "
+            "A test with no expect(...), assert, chai `should` or ava/tap/tape `t.is(...)` (in subtests "
+            "too: `t.test(..., (st) => st.equal(...))`) only checks "
             "that its code ran without throwing; a wrong result, or a promise nobody awaited, still "
             "passes. Assert the outcome, and for asynchronous code await it or use "
             "`expect.assertions(n)` so a skipped callback fails the test. Calls to helpers named "

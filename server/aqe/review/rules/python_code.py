@@ -3,177 +3,34 @@
 They aim at what ruff leaves out or only reports under rules that are off by default, and each
 rationale names the ruff rule it overlaps, so a project running both knows which one to silence.
 Every rule makes at most one pass over the tree: they run on each keystroke after a debounce.
+QE201 lives in `broad_except` and QE203 in `complexity`; `RULES` lists all five.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tree_sitter import Node
 
 from aqe.findings import Finding, FindingTag, Fix, Severity, TextEdit
-from aqe.parsing.languages import Language
 from aqe.parsing.source import SourceText
 from aqe.review.rules.base import Rule, RuleContext, RuleInfo, node_text, walk
-
-_PYTHON = frozenset({Language.PYTHON})
-_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
-_MESSAGE_SNIPPET = 80
-
-
-def _is_python(ctx: RuleContext) -> bool:
-    return ctx.document.language is Language.PYTHON
-
-
-def _statements(block: Node) -> list[Node]:
-    return [child for child in block.named_children if child.type != "comment"]
-
-
-def _first_child_of_type(node: Node, type_name: str) -> Node | None:
-    for child in node.children:
-        if child.type == type_name:
-            return child
-    return None
-
-
-def _snippet(text: str, limit: int = _MESSAGE_SNIPPET) -> str:
-    """Collapse whitespace so a multi-line construct reads as one line in a diagnostic."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def _line_break_of(source: SourceText, row: int) -> str:
-    """The break ending `row`, else the file's first one: inserted lines must match the file."""
-    end = source.line_end_byte(row)
-    following = source.data[end : end + 2]
-    if following.startswith(b"\r\n"):
-        return "\r\n"
-    if following[:1] in (b"\r", b"\n"):
-        return following[:1].decode("ascii")
-    first = _LINE_BREAK.search(source.data)
-    return first.group().decode("ascii") if first else "\n"
-
-
-def _leading_whitespace(source: SourceText, row: int) -> str:
-    line = source.line_text(row)
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
-def _start_row(source: SourceText, node: Node) -> int:
-    """Rows from our line table, not tree-sitter's points, which know only `\\n` as a line break."""
-    return source.point_at_byte(node.start_byte)[0]
-
-
-def _end_row(source: SourceText, node: Node) -> int:
-    return source.point_at_byte(node.end_byte)[0]
-
-
-def _starts_its_line(source: SourceText, node: Node) -> bool:
-    row, column = source.point_at_byte(node.start_byte)
-    return not source.line_bytes(row)[:column].strip()
-
-
-# --- QE201 broad-except-swallowed -----------------------------------------------------------------
-
-_BROAD_EXCEPTIONS = frozenset({"Exception", "BaseException", "builtins.Exception", "builtins.BaseException"})
-_LITERAL_EXPRESSIONS = frozenset(
-    {"ellipsis", "string", "concatenated_string", "integer", "float", "true", "false", "none"}
+from aqe.review.rules.broad_except import BroadExceptSwallowed
+from aqe.review.rules.complexity import TooComplex, cyclomatic_complexity
+from aqe.review.rules.python_code_shapes import (
+    _PYTHON,
+    _end_row,
+    _first_child_of_type,
+    _is_python,
+    _leading_whitespace,
+    _line_break_of,
+    _snippet,
+    _start_row,
+    _starts_its_line,
+    _statements,
 )
-
-
-def _caught_types(clause: Node) -> list[Node] | None:
-    """The exception type expressions of an except clause; None for a bare `except:`."""
-    value = clause.child_by_field_name("value")
-    if value is None:
-        return None
-    if value.type == "as_pattern" and value.named_children:
-        value = value.named_children[0]
-    while value.type == "parenthesized_expression" and value.named_child_count == 1:
-        value = value.named_children[0]
-    if value.type in ("tuple", "expression_list"):
-        return [child for child in value.named_children if child.type != "comment"]
-    return [value]
-
-
-def _is_broad(type_expression: Node) -> bool:
-    while type_expression.type == "parenthesized_expression" and type_expression.named_child_count == 1:
-        type_expression = type_expression.named_children[0]
-    return "".join(node_text(type_expression).split()) in _BROAD_EXCEPTIONS
-
-
-def _is_silent_statement(statement: Node) -> bool:
-    kind = statement.type
-    if kind in ("pass_statement", "continue_statement"):
-        return True
-    if kind == "return_statement":
-        values = _statements(statement)
-        return not values or (len(values) == 1 and values[0].type == "none")
-    if kind == "expression_statement" and statement.named_child_count == 1:
-        expression = statement.named_children[0]
-        if expression.type not in _LITERAL_EXPRESSIONS:
-            return False
-        # An f-string evaluates its fields (it could even use the caught exception).
-        return not any(child.type == "interpolation" for child in walk(expression))
-    return False
-
-
-def _handler_swallows(clause: Node) -> bool:
-    body = _first_child_of_type(clause, "block")
-    if body is None:
-        return False
-    statements = _statements(body)
-    return bool(statements) and all(_is_silent_statement(s) for s in statements)
-
-
-class BroadExceptSwallowed(Rule):
-    info = RuleInfo(
-        id="QE201",
-        name="broad-except-swallowed",
-        default_severity=Severity.WARNING,
-        languages=_PYTHON,
-        summary="A catch-all `except` whose handler does nothing hides every error, bugs included.",
-        rationale=(
-            "`except:`, `except Exception:` or `except BaseException:` with a body of only `pass`, "
-            "`...`, `continue`, `return` or a bare literal turns every failure (typos, wrong types, "
-            "a bare `except:` even catches KeyboardInterrupt and SystemExit) into silent wrong "
-            "behaviour. Catch the specific exceptions you expect, or log with `logger.exception(...)` "
-            "and re-raise. Unlike ruff's E722/S110/S112/BLE001, this reports only handlers that "
-            "really swallow, in every form listed above, including tuples such as "
-            "`except (ValueError, Exception):`. There is no quick fix: every repair changes "
-            "behaviour, and narrowing `except:` to `except Exception:` would still swallow."
-        ),
-    )
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        if not _is_python(ctx):
-            return
-        for node in ctx.nodes_of_type("except_clause"):
-            if node.has_error or not _handler_swallows(node):
-                continue
-            caught = _caught_types(node)
-            colon = _first_child_of_type(node, ":")
-            head_end = colon.end_byte if colon is not None else node.start_byte + len("except")
-            head = ctx.document.source.span_of_bytes(node.start_byte, head_end)
-            if caught is None:
-                yield ctx.report(
-                    self.info,
-                    head,
-                    "Bare `except:` swallows every error, even KeyboardInterrupt and SystemExit: "
-                    "catch the exceptions you expect, or log and re-raise",
-                )
-            elif any(_is_broad(t) for t in caught):
-                head_text = _snippet(
-                    ctx.document.source.data[node.start_byte : head_end].decode("utf-8", errors="replace")
-                )
-                yield ctx.report(
-                    self.info,
-                    head,
-                    f"`{head_text}` swallows every error silently: catch the exceptions you expect, "
-                    "or log them (logger.exception) and re-raise",
-                )
-
 
 # --- QE202 mutable-default-argument ---------------------------------------------------------------
 
@@ -187,6 +44,25 @@ _MUTABLE_FACTORIES = frozenset(
 _OPTIONAL_NAMES = frozenset({"Optional", "typing.Optional", "t.Optional"})
 _UNION_NAMES = frozenset({"Union", "typing.Union", "t.Union"})
 _NONE_IN_STRING_ANNOTATION = re.compile(r"\bNone\b|\bOptional\[")
+
+
+_READ_ONLY_TYPES = frozenset(
+    {"Sequence", "Iterable", "Collection", "Mapping", "AbstractSet", "Tuple", "tuple", "frozenset", "FrozenSet",
+     "Container", "Reversible"}
+)  # fmt: skip
+
+
+def _promises_no_mutation(annotation: Node | None) -> bool:
+    """`params: Sequence[X] = []` says the function never mutates it; `Annotated[list[str],
+    typer.Option()] = ["World"]` hands the default to a framework that copies it (typer, FastAPI)."""
+    if annotation is None:
+        return False
+    inner = annotation.named_children[0] if annotation.named_child_count == 1 else annotation
+    head = inner.named_children[0] if inner.type in ("generic_type", "subscript") and inner.named_children else inner
+    name = node_text(head).rsplit(".", 1)[-1]
+    if name == "Annotated":
+        return any(n.type == "call" for n in walk(inner))
+    return name in _READ_ONLY_TYPES
 
 
 def _is_mutable_default(value: Node) -> bool:
@@ -319,7 +195,9 @@ class MutableDefaultArgument(Rule):
             "similar default keeps what earlier calls put in it: state leaks between calls and "
             "between tests. Default to `None` and create the value inside the function. This is "
             "ruff's B006; aqe reports it in the editor without a ruff setup, and lambdas too "
-            "(without a fix, as a lambda has no body to put the guard in)."
+            "(without a fix, as a lambda has no body to put the guard in). A parameter annotated "
+            "with a read-only type (`Sequence`, `Iterable`, `Mapping`, ...) or with `Annotated[..., "
+            "Option(...)]` metadata for a framework that copies defaults (typer, FastAPI) is not reported."
         ),
         has_fix=True,
     )
@@ -337,6 +215,8 @@ class MutableDefaultArgument(Rule):
                 value = parameter.child_by_field_name("value")
                 if value is None or not _is_mutable_default(value):
                     continue
+                if _promises_no_mutation(parameter.child_by_field_name("type")):
+                    continue
                 name = node_text(parameter.child_by_field_name("name"))
                 is_lambda = node.type == "lambda"
                 advice = "" if is_lambda else ": use None and create it inside"
@@ -347,117 +227,6 @@ class MutableDefaultArgument(Rule):
                     f"shared by every call{advice}",
                     fix=None if is_lambda else _none_default_fix(ctx, node, parameter),
                 )
-
-
-# --- QE203 too-complex ----------------------------------------------------------------------------
-
-_ONE_DECISION = frozenset(
-    {
-        "if_statement",
-        "elif_clause",
-        "for_statement",
-        "while_statement",
-        "except_clause",
-        "conditional_expression",
-        "boolean_operator",
-        "for_in_clause",
-    }
-)
-_COMPREHENSIONS = frozenset(
-    {"list_comprehension", "set_comprehension", "dictionary_comprehension", "generator_expression"}
-)
-
-
-def _is_catch_all_case(case: Node) -> bool:
-    """`case _:` or `case name:` without a guard is the match's `else`, not a decision."""
-    if case.child_by_field_name("guard") is not None:
-        return False
-    patterns = [child for child in case.named_children if child.type == "case_pattern"]
-    if len(patterns) != 1:
-        return False
-    pattern = patterns[0]
-    if pattern.named_child_count == 0:
-        return node_text(pattern) == "_"
-    only = pattern.named_children[0]
-    return pattern.named_child_count == 1 and only.type == "dotted_name" and only.named_child_count == 1
-
-
-def _decisions(node: Node) -> int:
-    kind = node.type
-    if kind in _ONE_DECISION:
-        return 1
-    if kind == "if_clause":
-        parent = node.parent
-        return 1 if parent is not None and parent.type in _COMPREHENSIONS else 0
-    if kind == "case_clause":
-        return 0 if _is_catch_all_case(node) else 1
-    return 0
-
-
-def _function_complexities(nodes: Iterable[Node]) -> list[tuple[Node, int]]:
-    """Complexity of every function among `nodes` (a subtree in document order) in one pass: each
-    node counts for the innermost function that contains it, so a nested function's decisions
-    never add to its parent."""
-    results: list[tuple[Node, int]] = []
-    open_functions: list[tuple[int, int]] = []  # (end byte, index in results)
-    for node in nodes:
-        while open_functions and node.start_byte >= open_functions[-1][0]:
-            open_functions.pop()
-        if node.type == "function_definition":
-            open_functions.append((node.end_byte, len(results)))
-            results.append((node, 1))
-        elif open_functions:
-            decisions = _decisions(node)
-            if decisions:
-                index = open_functions[-1][1]
-                function, count = results[index]
-                results[index] = (function, count + decisions)
-    return results
-
-
-def cyclomatic_complexity(function_node: Node) -> int:
-    """1 + the decision points of a function's own code (radon's counting, without loop/try
-    `else`, and without a match's catch-all case); nested functions are counted on their own."""
-    if function_node.type == "decorated_definition":
-        definition = function_node.child_by_field_name("definition")
-        function_node = definition if definition is not None else function_node
-    if function_node.type != "function_definition":
-        raise ValueError(f"expected a function_definition node, got {function_node.type!r}")
-    return _function_complexities(walk(function_node))[0][1]
-
-
-class TooComplex(Rule):
-    info = RuleInfo(
-        id="QE203",
-        name="too-complex",
-        default_severity=Severity.WARNING,
-        languages=_PYTHON,
-        summary="A function has more independent paths than the complexity threshold allows.",
-        rationale=(
-            "Cyclomatic complexity counts the decisions in a function (if/elif, loops, except "
-            "clauses, and/or, conditional expressions, comprehension clauses, match cases). Each "
-            "one is a path a test has to cover, and functions above the threshold "
-            "(`maxComplexity`, default 10) are where defects and untested branches gather. Split "
-            "the function, or replace branching with data (a dict lookup) or early returns. ruff "
-            "has this as C901 (mccabe's counting, off by default); aqe also counts boolean "
-            "operators and comprehensions, as radon does."
-        ),
-    )
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        if not _is_python(ctx):
-            return
-        threshold = ctx.options.max_complexity
-        for function, complexity in _function_complexities(ctx.nodes):
-            if complexity <= threshold:
-                continue
-            name_node = function.child_by_field_name("name")
-            yield ctx.report(
-                self.info,
-                name_node if name_node is not None else function,
-                f"`{node_text(name_node)}` has a cyclomatic complexity of {complexity} "
-                f"(threshold {threshold}): split it or simplify its branching",
-            )
 
 
 # --- QE204 unreachable-code -----------------------------------------------------------------------
@@ -558,7 +327,7 @@ class UnreachableCode(Rule):
             return
         terminality = _Terminality()
         source = ctx.document.source
-        for node in ctx.nodes_of_type("module", "block"):
+        for node in ctx.nodes_of_type("block"):  # a module-level `raise` is deliberate (an import that must fail)
             if node.has_error:
                 continue
             statements = _statements(node)
@@ -595,25 +364,41 @@ class TodoComment(Rule):
         rationale=(
             "These markers record a known gap that is easy to forget once the code ships. Listing "
             "them as hints keeps them visible during review: resolve them, or move them to the "
-            "issue tracker and link it. ruff's FIX001-FIX004 and TD rules cover the same ground "
-            "but are not enabled by default."
+            "issue tracker and link it. A note that continues over several comment lines is "
+            "reported once. ruff's FIX001-FIX004 and TD rules cover the same ground but are not "
+            "enabled by default."
         ),
     )
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not _is_python(ctx):
             return
+        source = ctx.document.source
+        previous: tuple[int, int] | None = None  # (row, column) of the last full-line comment
+        note_reported = False
         for node in ctx.nodes_of_type("comment"):
             text = node_text(node)
+            row, column = source.point_at_byte(node.start_byte)
+            own_line = _starts_its_line(source, node)
+            continues_note = own_line and previous == (row - 1, column)
+            previous = (row, column) if own_line else None
+            if not continues_note:
+                note_reported = False
             match = _TODO_MARKER.search(text)
             if match is None:
                 continue
+            starts_new_note = _TODO_MARKER.match(text.lstrip("#").lstrip()) is not None
+            if continues_note and note_reported and not starts_new_note:
+                continue  # the second line of a note already reported
+            note_reported = True
             yield ctx.report(
                 self.info,
                 node,
                 f"{match.group().upper()} comment: {_snippet(text.lstrip('#').strip())}",
             )
 
+
+__all__ = ["RULES", "BroadExceptSwallowed", "TooComplex", "cyclomatic_complexity"]
 
 RULES: list[type[Rule]] = [
     BroadExceptSwallowed,

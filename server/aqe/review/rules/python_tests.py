@@ -1,322 +1,37 @@
 """Review rules for Python tests (pytest and unittest): tests that cannot fail, or fail by chance.
 
-Every rule here looks only inside test functions as `aqe.parsing.units` classifies them (a
-`test_*` function in a test file or a test class); pytest fixtures named `test_*` are not tests.
+Every rule here looks only inside the functions pytest would collect as tests under the project's
+own configuration (`python_test_shapes`); pytest fixtures named `test_*` are not tests. QE101 lives
+in `python_test_assertions`, which follows assertions through local helpers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from tree_sitter import Node
 
 from aqe.findings import Finding, Fix, Severity, Span, TextEdit
-from aqe.parsing.languages import Language
-from aqe.parsing.units import UnitKind
 from aqe.review.rules.base import Rule, RuleContext, RuleInfo, node_text, walk
-
-_PYTHON = frozenset({Language.PYTHON})
-
-
-# --- shared helpers ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _TestFunction:
-    name: str
-    node: Node
-    """The `function_definition` node."""
-    decorators: tuple[str, ...]
-
-
-def _decorator_name(decorator: str) -> str:
-    return decorator.split("(", 1)[0].strip()
-
-
-def _is_fixture(decorators: tuple[str, ...]) -> bool:
-    """`@pytest.fixture`, `@fixture(scope=...)`, `@pytest_asyncio.fixture`: setup code, not a test."""
-    return any(_decorator_name(d).rsplit(".", 1)[-1] == "fixture" for d in decorators)
-
-
-def _test_functions(ctx: RuleContext) -> list[_TestFunction]:
-    if ctx.document.language is not Language.PYTHON:
-        return []
-    return [
-        _TestFunction(unit.name, node, unit.decorators)
-        for unit, node in ctx.units
-        if unit.kind is UnitKind.TEST_FUNCTION
-        and node.type == "function_definition"
-        and not _is_fixture(unit.decorators)
-    ]
-
-
-def _test_code_nodes(ctx: RuleContext) -> Iterator[Node]:
-    """Every node inside test functions, once each, even when a test is nested in another test."""
-    tests = sorted((t.node for t in _test_functions(ctx)), key=lambda n: (n.start_byte, -n.end_byte))
-    covered_until = -1
-    for test in tests:
-        if test.end_byte <= covered_until:
-            continue
-        covered_until = test.end_byte
-        yield from walk(test)
-
-
-def _enclosing_function(node: Node) -> Node | None:
-    current = node.parent
-    while current is not None and current.type != "function_definition":
-        current = current.parent
-    return current
-
-
-def _import_map(root: Node) -> dict[str, str]:
-    """Local name -> what it names (`t` -> `time`, `sleep` -> `time.sleep`), from every import."""
-    names: dict[str, str] = {}
-    for node in walk(root):
-        if node.type == "import_statement":
-            for child in node.named_children:
-                if child.type == "dotted_name":
-                    first = node_text(child).split(".", 1)[0]
-                    names[first] = first
-                elif child.type == "aliased_import":
-                    target = child.child_by_field_name("name")
-                    alias = child.child_by_field_name("alias")
-                    if target is not None and alias is not None:
-                        names[node_text(alias)] = node_text(target)
-        elif node.type == "import_from_statement":
-            module = node.child_by_field_name("module_name")
-            if module is None:
-                continue
-            prefix = node_text(module)
-            for child in node.children_by_field_name("name"):
-                if child.type == "dotted_name":
-                    names[node_text(child)] = f"{prefix}.{node_text(child)}"
-                elif child.type == "aliased_import":
-                    target = child.child_by_field_name("name")
-                    alias = child.child_by_field_name("alias")
-                    if target is not None and alias is not None:
-                        names[node_text(alias)] = f"{prefix}.{node_text(target)}"
-    return names
-
-
-def _dotted(node: Node | None) -> str | None:
-    """`a.b.c` for a chain of plain names; None when any link is a call, subscript, etc."""
-    if node is None:
-        return None
-    if node.type == "identifier":
-        return node_text(node)
-    if node.type == "attribute":
-        base = _dotted(node.child_by_field_name("object"))
-        attr = node.child_by_field_name("attribute")
-        if base is not None and attr is not None:
-            return f"{base}.{node_text(attr)}"
-    return None
-
-
-def _resolve(dotted: str, imports: dict[str, str]) -> str:
-    first, dot, rest = dotted.partition(".")
-    return imports.get(first, first) + dot + rest
-
-
-def _callee(call: Node) -> Node | None:
-    return call.child_by_field_name("function")
-
-
-def _last_name(callee: Node | None) -> str:
-    """The called name itself: `assertEqual` in `self.assertEqual`, even after a call chain."""
-    if callee is None:
-        return ""
-    if callee.type == "identifier":
-        return node_text(callee)
-    if callee.type == "attribute":
-        return node_text(callee.child_by_field_name("attribute"))
-    return ""
-
-
-def _callee_object(callee: Node | None) -> str:
-    if callee is None or callee.type != "attribute":
-        return ""
-    return node_text(callee.child_by_field_name("object"))
-
-
-def _named_like(name: str, words: tuple[str, ...]) -> bool:
-    """`assert_valid`, `assertEqual`, `check` match "assert"/"check"; `assertion`, `checkout` do not."""
-    name = name.lstrip("_")
-    for word in words:
-        if name == word:
-            return True
-        if name.startswith(word):
-            following = name[len(word)]
-            if following == "_" or following.isupper():
-                return True
-    return False
-
-
-def _statements(block: Node | None) -> list[Node]:
-    if block is None:
-        return []
-    return [c for c in block.named_children if c.type != "comment"]
-
-
-def _positional_args(call: Node) -> list[Node]:
-    args = call.child_by_field_name("arguments")
-    if args is None or args.type != "argument_list":
-        return []
-    return [
-        a
-        for a in args.named_children
-        if a.type not in ("keyword_argument", "comment", "list_splat", "dictionary_splat")
-    ]
-
-
-def _is_test_case_method(function: Node) -> bool:
-    """A method of a `unittest.TestCase` subclass, where `self.assert*` is the idiom, not pytest."""
-    block = function.parent
-    if block is not None and block.type == "decorated_definition":
-        block = block.parent
-    cls = block.parent if block is not None else None
-    if cls is None or cls.type != "class_definition":
-        return False
-    return "TestCase" in node_text(cls.child_by_field_name("superclasses"))
-
-
-def _line_ending(ctx: RuleContext) -> str:
-    text = ctx.document.text
-    if "\r\n" in text:
-        return "\r\n"
-    return "\r" if "\r" in text else "\n"
-
-
-def _pytest_name_and_import(ctx: RuleContext) -> tuple[str, tuple[TextEdit, ...]]:
-    """The name pytest is bound to at module level, or `pytest` plus the edit that imports it."""
-    root = ctx.document.tree.root_node
-    for child in root.named_children:
-        if child.type != "import_statement":
-            continue
-        for imported in child.named_children:
-            if imported.type == "dotted_name" and node_text(imported) == "pytest":
-                return "pytest", ()
-            if imported.type == "aliased_import" and node_text(imported.child_by_field_name("name")) == "pytest":
-                return node_text(imported.child_by_field_name("alias")), ()
-    return "pytest", (_insert_import_pytest(ctx, root),)
-
-
-def _insert_import_pytest(ctx: RuleContext, root: Node) -> TextEdit:
-    """At the top of the import block: after the docstring and `__future__` imports, which must stay first."""
-    eol = _line_ending(ctx)
-    statement = "import pytest"
-    source = ctx.document.source
-    insert_after: Node | None = None
-    first_statement: Node | None = None
-    for index, child in enumerate(c for c in root.named_children if c.type != "comment"):
-        if first_statement is None:
-            first_statement = child
-        is_docstring = (
-            index == 0
-            and child.type == "expression_statement"
-            and child.named_child_count == 1
-            and child.named_children[0].type == "string"
-        )
-        if is_docstring or child.type == "future_import_statement":
-            insert_after = child
-            continue
-        if child.type in ("import_statement", "import_from_statement"):
-            line_start = source.line_starts[source.point_at_byte(child.start_byte)[0]]
-            return ctx.edit(line_start, line_start, statement + eol)
-        break
-    if insert_after is not None:
-        return ctx.edit(insert_after.end_byte, insert_after.end_byte, eol + statement)
-    if first_statement is not None:
-        line_start = source.line_starts[source.point_at_byte(first_statement.start_byte)[0]]
-        return ctx.edit(line_start, line_start, statement + eol + eol)
-    return ctx.edit(0, 0, statement + eol)
-
-
-def _short(node: Node, limit: int = 60) -> str:
-    text = " ".join(node_text(node).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _numeric_value(node: Node | None) -> float | None:
-    if node is None:
-        return None
-    if node.type == "unary_operator":
-        value = _numeric_value(node.child_by_field_name("argument"))
-        if value is None:
-            return None
-        return -value if node_text(node.child_by_field_name("operator")) == "-" else value
-    if node.type not in ("integer", "float"):
-        return None
-    literal = node_text(node).replace("_", "").rstrip("jJlL")
-    try:
-        return float(int(literal, 0)) if node.type == "integer" else float(literal)
-    except ValueError:
-        return None
-
-
-# --- QE101 test-without-assertion --------------------------------------------------------------------
-
-_RAISING_PYTEST_CALLS = frozenset({"pytest.raises", "pytest.warns", "pytest.fail", "pytest.deprecated_call"})
-_ASSERTION_WORDS = ("assert", "check", "verify", "expect")
-_SKIP_DECORATORS = frozenset({"pytest.mark.skip", "mark.skip", "unittest.skip", "skip"})
-
-
-def _checks_something(body: Node, imports: dict[str, str]) -> bool:
-    """Any way a test can fail on a wrong result; an explicit `raise` counts, it fails the test too."""
-    for node in walk(body):
-        if node.type in ("assert_statement", "raise_statement"):
-            return True
-        if node.type != "call":
-            continue
-        callee = _callee(node)
-        dotted = _dotted(callee)
-        if dotted is not None and _resolve(dotted, imports) in _RAISING_PYTEST_CALLS:
-            return True
-        name = _last_name(callee)
-        is_method = callee is not None and callee.type == "attribute"
-        if _named_like(name, _ASSERTION_WORDS) and not (is_method and name == "check"):
-            return True  # a plain `page.check("#terms")` ticks a checkbox, it asserts nothing
-        if name == "fail" and _callee_object(callee) in ("self", "cls"):
-            return True
-    return False
-
-
-class NoAssertionInTest(Rule):
-    info = RuleInfo(
-        id="QE101",
-        name="test-without-assertion",
-        default_severity=Severity.WARNING,
-        languages=_PYTHON,
-        summary="A test function that asserts nothing passes whenever its code does not raise.",
-        rationale=(
-            "A test with no assert, no pytest.raises/pytest.warns, no self.assert* and no mock "
-            "assertion only proves that the code ran without an exception; a wrong result still "
-            "passes, so the test gives coverage without protection. Assert the outcome you expect "
-            "(the return value, the state change, the call on a mock). If not raising is really "
-            "the point, say so with an explicit assertion on the result. Calls to helpers named "
-            "assert_*/check_*/verify_*/expect* count as assertions; skipped tests are not reported."
-        ),
-    )
-
-    def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        tests = _test_functions(ctx)
-        if not tests:
-            return
-        imports = _import_map(ctx.document.tree.root_node)
-        for test in tests:
-            if any(_decorator_name(d) in _SKIP_DECORATORS for d in test.decorators):
-                continue
-            body = test.node.child_by_field_name("body")
-            name_node = test.node.child_by_field_name("name")
-            if body is None or name_node is None or _checks_something(body, imports):
-                continue
-            yield ctx.report(
-                self.info,
-                name_node,
-                f"Test `{test.name}` asserts nothing, so it passes whenever no exception is raised: "
-                "assert the result or the effect it should have.",
-            )
-
+from aqe.review.rules.python_test_assertions import NoAssertionInTest
+from aqe.review.rules.python_test_shapes import (
+    _PYTHON,
+    _callee,
+    _callee_object,
+    _dotted,
+    _enclosing_function,
+    _import_map,
+    _is_test_case_method,
+    _last_name,
+    _numeric_value,
+    _positional_args,
+    _pytest_name_and_import,
+    _resolve,
+    _short,
+    _statements,
+    _test_code_nodes,
+    _test_functions,
+)
 
 # --- QE102 sleep-in-test -----------------------------------------------------------------------------
 
@@ -354,15 +69,17 @@ class SleepInTest(Rule):
             "on a busy CI machine, too long and every run pays for it. Wait for the condition "
             "itself (poll it with a timeout, await the event or future, join the thread) or "
             "control time with a fake clock (freezegun, time-machine, a clock parameter). "
-            "`asyncio.sleep(0)`, which only yields to the event loop, and sleeps inside a polling "
-            "loop are not reported."
+            "`asyncio.sleep(0)`, which only yields to the event loop, sleeps inside a polling "
+            "loop and sleeps in functions defined inside the test (a stub that simulates slow work) "
+            "are not reported."
         ),
     )
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         imports: dict[str, str] | None = None
+        test_starts = {test.node.start_byte for test in _test_functions(ctx)}
         for node in _test_code_nodes(ctx):
-            if node.type != "call":
+            if node.type != "call" or not _in_test_itself(node, test_starts):
                 continue
             dotted = _dotted(_callee(node))
             if dotted is None or not dotted.endswith("sleep"):
@@ -454,6 +171,8 @@ def _failure_kind(statement: Node, imports: dict[str, str]) -> str | None:
         return "assertion" if raised.startswith("AssertionError") else "other"
     if statement.type == "expression_statement" and statement.named_child_count == 1:
         call = statement.named_children[0]
+        if _is_division_by_zero(call):
+            return "other"  # `1/0`: the oldest "this line must not be reached"
         if call.type != "call":
             return None
         callee = _callee(call)
@@ -463,6 +182,42 @@ def _failure_kind(statement: Node, imports: dict[str, str]) -> str | None:
         if _last_name(callee) == "fail" and _callee_object(callee) in ("self", "cls"):
             return "assertion"
     return None
+
+
+def _is_division_by_zero(expression: Node) -> bool:
+    if expression.type != "binary_operator" or node_text(expression.child_by_field_name("operator")) != "/":
+        return False
+    return _numeric_value(expression.child_by_field_name("right")) == 0
+
+
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
+
+
+def _deliberate(try_node: Node, handler: Node, imports: dict[str, str]) -> bool:
+    """Handlers that are not a test swallowing a failure of the code under test: the test raises its
+    own exception (to set up `sys.exc_info()`), guards an optional import, or fails right after the
+    `try` when the handler runs (`try: f() except E: pass else: continue; raise AssertionError`)."""
+    body = _statements(try_node.child_by_field_name("body"))
+    if body and all(statement.type == "raise_statement" and statement.named_children for statement in body):
+        return True
+    type_names = {node_text(t).rsplit(".", 1)[-1] for t in _handler_types(handler)}
+    if (
+        type_names
+        and type_names <= _IMPORT_ERRORS
+        and any(n.type in ("import_statement", "import_from_statement") for s in body for n in walk(s))
+    ):
+        return True
+    following = try_node.next_named_sibling
+    while following is not None and following.type == "comment":
+        following = following.next_named_sibling
+    return following is not None and _failure_kind(following, imports) is not None
+
+
+def _in_test_itself(node: Node, test_starts: set[int]) -> bool:
+    """Not inside a function nested in the test (a callback, a stub, a helper): those are the code the
+    test drives, with their own reasons to catch or wait."""
+    function = _enclosing_function(node)
+    return function is not None and function.start_byte in test_starts
 
 
 def _catches(type_names: list[str], failure: str) -> bool:
@@ -506,7 +261,10 @@ class SwallowedExceptionInTest(Rule):
             "pass: the test can no longer tell working code from broken code. If the exception is "
             "the expected outcome, assert it with `pytest.raises(Error)` (or `self.assertRaises`), "
             "which also fails when nothing is raised; if it is tolerated, narrow the type and make "
-            "the intent explicit with `contextlib.suppress(Error)`. The quick fix rewrites a "
+            "the intent explicit with `contextlib.suppress(Error)`. Not reported: handlers in "
+            "functions nested in the test (callbacks, stubs), a `try` that only raises the test's own "
+            "exception, an optional import guarded by `except ImportError`, and a `try` followed by an "
+            "unconditional failure. The quick fix rewrites a "
             "one-statement `try` with a single specific `except Error: pass` to "
             "`with pytest.raises(Error):`, which deliberately makes the exception required."
         ),
@@ -515,14 +273,17 @@ class SwallowedExceptionInTest(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         imports: dict[str, str] | None = None
+        test_starts = {test.node.start_byte for test in _test_functions(ctx)}
         for node in _test_code_nodes(ctx):
-            if node.type != "try_statement":
+            if node.type != "try_statement" or not _in_test_itself(node, test_starts):
                 continue
             if imports is None:
                 imports = _import_map(ctx.document.tree.root_node)
             handlers = [c for c in node.named_children if c.type in ("except_clause", "except_group_clause")]
             for handler in handlers:
                 if not _swallows(handler) or _expects_the_exception(node, handler, imports):
+                    continue
+                if _deliberate(node, handler, imports):
                     continue
                 types = _handler_types(handler)
                 caught = ", ".join(node_text(t) for t in types) if types else "every exception"
@@ -595,14 +356,30 @@ def _is_floating(node: Node) -> bool:
         if operator not in _ARITHMETIC:
             return False
         if operator == "/":
-            return True
+            return not any(
+                _calls_a_non_number(side)
+                for side in (node.child_by_field_name("left"), node.child_by_field_name("right"))
+            )
         left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
         return any(side is not None and _is_floating(side) for side in (left, right))
     return False
 
 
+_NUMBER_FUNCTIONS = frozenset({"len", "sum", "float", "int", "abs", "round", "min", "max", "pow"})
+
+
+def _calls_a_non_number(node: Node | None) -> bool:
+    """`relativedelta(days=28) / 28` divides a date delta: only calls known to give numbers count."""
+    return node is not None and any(
+        n.type == "call" and _last_name(_callee(n)) not in _NUMBER_FUNCTIONS for n in walk(node)
+    )
+
+
 def _is_constant(node: Node) -> bool:
     return not any(n.type in ("identifier", "call", "attribute", "subscript") for n in walk(node))
+
+
+_STORED_VALUES = frozenset({"identifier", "subscript", "attribute"})
 
 
 def _expected_side(left: Node, right: Node) -> Node | None:
@@ -612,7 +389,11 @@ def _expected_side(left: Node, right: Node) -> Node | None:
     floating = [side for side in (right, left) if _is_floating(side)]
     if not floating:
         return None
-    return next((side for side in floating if _is_constant(side)), floating[0])
+    expected = next((side for side in floating if _is_constant(side)), floating[0])
+    actual = left if expected is right else right
+    if actual.type in _STORED_VALUES:
+        return None  # a value read back (`config["FLOAT"] == 1.2`) is the literal it was parsed from
+    return expected
 
 
 def _equality_operands(comparison: Node) -> tuple[Node, Node] | None:
@@ -636,7 +417,9 @@ class FloatEqualityAssertion(Rule):
             "tolerance instead: `assert total == pytest.approx(0.3)`, or `self.assertAlmostEqual` "
             "in unittest. Comparisons with `0.0` are reported too (a computed value is rarely "
             "exactly zero), integers are not, and a literal compared with a literal is left alone "
-            "because it tests no code."
+            "because it tests no code. Only a computed value (a call or arithmetic) is reported: a "
+            'name, attribute or subscript read back (`config["RATE"] == 1.2`) usually holds the very '
+            "literal it was parsed from, which compares exactly."
         ),
         has_fix=True,
     )

@@ -38,3 +38,24 @@ def test_a_feature_that_imports_a_front_door_breaks_the_contract(tmp_path: Path)
     )
     done = _lint(config, tmp_path, tmp_path)
     assert done.returncode == 1 and "1 broken" in done.stdout, done.stdout + done.stderr
+
+
+OVERSIZED_TODAY = {
+    # Modules over the 500-line rule when it came in, with the size they may not grow past; each is to
+    # be split (config.py's declarations into a table, the model stack, the index store, the CLI).
+    "config.py": 1421, "index/store.py": 800, "llm/llama_worker.py": 786, "cli.py": 763, "llm/local.py": 694,
+    "lsp/transport/protocol.py": 684, "lsp/features/learning.py": 568, "llm/router.py": 555,
+    "llm/openai_compatible.py": 550, "testgen/generate.py": 543, "privacy/redaction.py": 509,
+    "testgen/values.py": 502,
+}  # fmt: skip
+
+
+def test_no_module_grows_past_500_lines():
+    package = REPO / "server" / "aqe"
+    over = {}
+    for path in package.rglob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        name = path.relative_to(package).as_posix()
+        if lines > OVERSIZED_TODAY.get(name, 500):
+            over[name] = lines
+    assert over == {}, f"modules over their limit (500 lines, or their size when the rule came in): {over}"

@@ -13,6 +13,8 @@ pytestmark = pytest.mark.skipif(
     reason="pre-commit installs hooks from a git repository, and this checkout of aqe is not one",
 )
 
+# An exact comparison of a computed float: a warning out of the box. (A test that asserts nothing is
+# a hint since the precision round: too many real "does not raise" tests look the same.)
 BAD_TEST = """\
 from shop.cart import Cart
 
@@ -20,6 +22,7 @@ from shop.cart import Cart
 def test_add_to_cart():
     cart = Cart()
     cart.add("sku-1", 2)
+    assert cart.total() * 1.1 == 0.33
 """
 
 CLEAN_TEST = """\
@@ -57,14 +60,14 @@ def _try_repo(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_a_staged_test_that_asserts_nothing_refuses_the_commit_and_names_the_finding(tmp_path, aqe_on_path):
+def test_a_staged_test_with_an_exact_float_comparison_refuses_the_commit_and_names_the_finding(tmp_path, aqe_on_path):
     repo = _team_repository(tmp_path, aqe_on_path, BAD_TEST)
     result = _try_repo(repo, aqe_on_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Failed" in output
-    assert "tests/test_cart.py:4:5: warning QE101" in output
-    assert "test_add_to_cart" in output
+    assert "tests/test_cart.py:7:12: warning QE104" in output
+    assert "compare with pytest.approx" in output
 
 
 def test_a_clean_staged_test_passes(tmp_path, aqe_on_path):

@@ -13,14 +13,14 @@ import json
 import sys
 from pathlib import Path
 
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _write, workspace_root
+from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, workspace_root, write_report
 from aqe.config import Settings, load_settings
 from aqe.findings import Finding
 
 STATE_COMMANDS = ("export", "import", "merge", "show", "reset")
 
 
-def add_parsers(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     state = commands.add_parser("state", help="the learned state: export, import, merge (across teams), show, reset")
     state.add_argument(
         "--root", type=Path, default=None, help="the project folder (default: the project of the current folder)"
@@ -42,6 +42,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     reset.add_argument("subject", help="a rule id (QE205), `convention/<id>` or `model/<category>`")
     for subcommand in (export, imported, merge, show, reset):  # `aqe state show --root X` works too
         subcommand.add_argument("--root", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    state.set_defaults(run=state_command)
 
     conventions = commands.add_parser("conventions", help="the team's conventions as the workspace shows them")
     conventions.add_argument(
@@ -52,6 +53,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         help="the project folder (default: the project of the current folder)",
     )
     conventions.add_argument("--format", choices=("text", "json"), default="text")
+    conventions.set_defaults(run=conventions_command)
 
 
 def _settings(root: Path) -> Settings:
@@ -73,7 +75,7 @@ def state_command(args: argparse.Namespace) -> int:
     strength, threshold = settings.ewc_lambda, settings.quality_threshold
     try:
         if args.state_command == "export":
-            _write(export_json(store.compute(), prior_strength=strength, threshold=threshold,
+            write_report(export_json(store.compute(), prior_strength=strength, threshold=threshold,
                                examples=not args.no_examples), args.output)  # fmt: skip
             return EXIT_OK
         if args.state_command == "import":
@@ -90,7 +92,7 @@ def state_command(args: argparse.Namespace) -> int:
         if args.state_command == "merge":
             first, second = StateFile.read(args.first), StateFile.read(args.second)
             merged = merge_states(first, second, examples=not args.no_examples)
-            _write(export_json(merged, prior_strength=strength, threshold=threshold), args.output)
+            write_report(export_json(merged, prior_strength=strength, threshold=threshold), args.output)
             for conflict in merged.conflicts:
                 subject = f"{conflict.subject}: " if conflict.subject else ""
                 print(f"aqe: conflict: {subject}{conflict.detail}", file=sys.stderr)

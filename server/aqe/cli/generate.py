@@ -20,7 +20,7 @@ from typing import Any
 from aqe.app.indexing import Freshness, ProjectIndex
 from aqe.app.project import Project
 from aqe.app.testgen import TestGenerationService
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, workspace_root
+from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, configure_logging, workspace_root
 from aqe.config import LoadedSettings, load_settings
 from aqe.durable import atomic_write_bytes
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
@@ -29,7 +29,7 @@ from aqe.testgen.generate import GenerationResult
 from aqe.testgen.target import TargetError, TestTarget, find_target_by_name
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     generate = commands.add_parser("generate", help="generate a test proven to pass and to add coverage")
     generate.add_argument("target", nargs="?", help="FILE::FUNCTION, or FILE::Class.method")
     generate.add_argument(
@@ -43,10 +43,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     generate.add_argument("--root", type=Path, help="the workspace folder (default: the project of the current folder)")
     generate.add_argument("--format", choices=("text", "json"), default="text")
     generate.add_argument("-v", "--verbose", action="count", default=0)
+    generate.set_defaults(run=generate_command)
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     root = workspace_root(args.root, "generate")
     if root is None:
         return EXIT_USAGE
@@ -81,7 +82,7 @@ def generate_command(args: argparse.Namespace) -> int:
         index.close()
         if close is not None:
             close()
-    written = _write(root, results) if args.write else []
+    written = _write_tests(root, results) if args.write else []
     for result in results:
         if result.target.qualified_name in written:
             service.record_outcome(result, "apply", "cli")  # learning sees tests accepted here too
@@ -166,7 +167,7 @@ def _model(loaded: LoadedSettings, root: Path) -> tuple[Any, Any]:
     return complete, router.close
 
 
-def _write(root: Path, results: list[GenerationResult]) -> list[str]:
+def _write_tests(root: Path, results: list[GenerationResult]) -> list[str]:
     """Append each proven test to its file: from the file as it is now (never overwriting a test)."""
     from aqe.testgen.placement import Destination, build_edit
 

@@ -10,11 +10,42 @@ from pathlib import Path
 
 from aqe.app.indexing import Freshness, ProjectIndex, hit_json
 from aqe.app.project import Project
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, _configure_logging, _project_root, workspace_root
+from aqe.cli.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    configure_logging,
+    project_root,
+    workspace_root,
+    write_report,
+)
 from aqe.config import load_settings
 from aqe.index.store import LoadOutcome, SearchHit, category_matches
 
 log = logging.getLogger(__name__)
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    index = commands.add_parser("index", help="build or update the workspace index (code units and QE knowledge)")
+    index.add_argument(
+        "path", nargs="?", type=Path, help="the workspace folder (default: the project of the current folder)"
+    )
+    index.add_argument("--rebuild", action="store_true", help="discard the stored index and build it again")
+    index.add_argument("--format", choices=("text", "json"), default="text")
+    index.add_argument("-v", "--verbose", action="count", default=0)
+
+    search = commands.add_parser("search", help="search the workspace index and the QE knowledge base")
+    search.add_argument("query", help="code or words to look for")
+    search.add_argument("-k", type=int, default=10, metavar="N", help="how many results (default 10)")
+    search.add_argument(
+        "--category", metavar="C", help="only this category: code/tests, code/source, aqe/failure-patterns, ..."
+    )
+    search.add_argument("--root", type=Path, help="the workspace folder (default: the project of the current folder)")
+    search.add_argument("--refresh", action="store_true", help="bring the index up to date with the files first")
+    search.add_argument("--format", choices=("text", "json"), default="text")
+    search.add_argument("-v", "--verbose", action="count", default=0)
+    index.set_defaults(run=index_command)
+    search.set_defaults(run=search_command)
 
 
 def _open_index(root: Path, freshness: Freshness = Freshness.SAVED, *, rebuild: bool = False) -> ProjectIndex | None:
@@ -39,7 +70,7 @@ def _progress(done: int, total: int, path: str) -> None:
 
 
 def index_command(args: argparse.Namespace) -> int:
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     root = workspace_root(args.path, "index")
     if root is None:
         return EXIT_USAGE
@@ -70,7 +101,7 @@ def index_command(args: argparse.Namespace) -> int:
 
 
 def search_command(args: argparse.Namespace) -> int:
-    _configure_logging(args.verbose)
+    configure_logging(args.verbose)
     if args.k < 1:
         print("aqe search: -k must be at least 1", file=sys.stderr)
         return EXIT_USAGE
@@ -113,7 +144,6 @@ def _hit_line(hit: SearchHit) -> str:
 def gaps_command(args: argparse.Namespace) -> int:
     """`aqe coverage --gaps`: functions whose best similarity to any test is under gapThreshold."""
     from aqe import __version__
-    from aqe.cli import _write
     from aqe.coverage.gaps import gap_findings, semantic_gaps
     from aqe.report.sarif import line_text_from_files, render_sarif
 
@@ -122,7 +152,7 @@ def gaps_command(args: argparse.Namespace) -> int:
         print(f"aqe coverage: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
     paths = [Path(p).resolve() for p in args.paths]
-    root = _project_root(paths)
+    root = project_root(paths)
     opened = _open_index(root, Freshness.REFRESHED)
     if opened is None:
         return EXIT_FINDINGS
@@ -167,5 +197,5 @@ def gaps_command(args: argparse.Namespace) -> int:
             for gap in gaps
         ]
         output = "\n".join(rows) if rows else f"no semantic gaps: every function resembles a test (>= {threshold})"
-    _write(output, args.output)
+    write_report(output, args.output)
     return EXIT_OK

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aqe.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from aqe.flaky.history import HistoryStore
 
 _LOCAL_HELP = "use the workspace's own history file even when flakyHistoryUrl points at a database"

@@ -41,6 +41,12 @@ def main() -> None:
         store.upsert([IndexRecord(key, f"{key}.py", "function", key, "code/source", "h")], vector)
         generation = store.save()
         print(f"saved {generation} {store.count}", flush=True)
+        if number == first and os.environ.get("AQE_TEST_PARTNER_FILE"):
+            # Committed once: say so, and wait for the other writer's first commit, so the two really
+            # interleave however the machine schedules them (the test checks they lost nothing).
+            Path(os.environ["AQE_TEST_MY_FILE"]).touch()
+            while not Path(os.environ["AQE_TEST_PARTNER_FILE"]).exists():
+                time.sleep(0.005)
         number += 1
 
 

@@ -18,9 +18,16 @@ IDENTITY = EmbedderIdentity("hashing", 32, "1")
 
 
 def start_writer(
-    directory: Path, name: str, count: int, *extra: str, start_file: Path | None = None
+    directory: Path,
+    name: str,
+    count: int,
+    *extra: str,
+    start_file: Path | None = None,
+    handshake: tuple[Path, Path] | None = None,
 ) -> subprocess.Popen[str]:
     env = {**os.environ, **({"AQE_TEST_START_FILE": str(start_file)} if start_file else {})}
+    if handshake is not None:  # (this writer's file, its partner's): both commit once before going on
+        env.update({"AQE_TEST_MY_FILE": str(handshake[0]), "AQE_TEST_PARTNER_FILE": str(handshake[1])})
     return subprocess.Popen(
         [sys.executable, str(WRITER), str(directory), name, str(count), *extra],
         stdout=subprocess.PIPE,
@@ -63,7 +70,12 @@ def test_two_processes_writing_at_once_lose_none_of_each_others_writes(tmp_path:
     directory = tmp_path / "index"
     per_writer = 500
     go = tmp_path / "go"
-    writers = [start_writer(directory, name, per_writer, start_file=go) for name in ("left", "right")]
+    marks = {name: tmp_path / f"{name}-committed" for name in ("left", "right")}
+    partners = {"left": marks["right"], "right": marks["left"]}
+    writers = [
+        start_writer(directory, name, per_writer, start_file=go, handshake=(marks[name], partners[name]))
+        for name in ("left", "right")
+    ]
     for writer in writers:
         assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
     go.touch()  # both have opened the store: now they write at the same time
@@ -78,6 +90,7 @@ def test_two_processes_writing_at_once_lose_none_of_each_others_writes(tmp_path:
 
     assert keys == {f"{name}-{i}" for name in ("left", "right") for i in range(per_writer)}
     assert store.count == 2 * per_writer
-    # The writers really interleaved: a writer's commits are not one unbroken run of generations.
+    # The writers really interleaved (the handshake makes sure of it): a writer's commits are not one
+    # unbroken run of generations.
     assert any(max(run) - min(run) + 1 > len(run) for run in generations)
     assert sorted(generations[0] + generations[1]) == list(range(1, 2 * per_writer + 1))

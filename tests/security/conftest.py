@@ -4,9 +4,7 @@ installs bubblewrap and runs as root, so both run there."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -43,19 +41,3 @@ def runner(engine: str) -> RecordingRunner:
 @pytest.fixture
 def token() -> str:
     return f"aqe-attack-{uuid.uuid4().hex}"
-
-
-def alive_with(token: str) -> list[int]:
-    """Live processes whose command line carries this test's unique token (no other session's)."""
-    alive = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if token.encode() in cmdline and state not in ("Z", "X"):
-            alive.append(int(name))
-    return alive

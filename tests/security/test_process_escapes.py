@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from aqe.sandbox.runner import SandboxSpec
+from process_probe import alive_with
 
-from .conftest import alive_with
+from aqe.sandbox.runner import SandboxSpec
 
 
 def test_leaving_the_cgroup_and_holding_the_output_pipe_neither_outlives_nor_hangs_the_run(runner, token):

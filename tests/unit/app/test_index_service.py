@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-
-import pytest
 
 from aqe.app.indexing import Freshness, ProjectIndex, hit_json
 from aqe.app.project import Project
 from aqe.cli import main
-
-SHOP = Path(__file__).resolve().parents[3] / "examples" / "shop"
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".aqe", "__pycache__"))
-    return root.resolve()
 
 
 def test_a_search_hit_has_one_shape_from_either_door(shop: Path, capsys):

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-
-import pytest
 
 from aqe.app.project import Project
 from aqe.app.testgen import TestGenerationService
 from aqe.cli import main
 from aqe.config import Settings
 from aqe.testgen.target import find_target_by_name
-
-SHOP = Path(__file__).resolve().parents[3] / "examples" / "shop"
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".aqe", "__pycache__"))
-    return root.resolve()
 
 
 def _events(root: Path) -> list[dict]:

@@ -3,7 +3,6 @@ that nothing it started is still alive."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sys
@@ -14,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from process_probe import alive_with
 
 from aqe.llm.types import CancelToken
 from aqe.sandbox.engines import ENGINE_BWRAP, ENGINE_NAMESPACES
@@ -32,21 +32,6 @@ def runner(request: pytest.FixtureRequest) -> SandboxRunner:
 def _python(code: str, token: str) -> tuple[str, ...]:
     """A Python command whose command line carries `token`, so /proc can tell if any copy survived."""
     return (sys.executable, "-c", textwrap.dedent(code), token)
-
-
-def _still_running(token: str) -> list[int]:
-    alive = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if token.encode() in cmdline and state not in ("Z", "X"):
-            alive.append(int(name))
-    return alive
 
 
 @pytest.fixture
@@ -89,7 +74,7 @@ def test_an_endless_sleep_is_stopped_at_the_wall_clock_limit(runner, token):
     assert result.timed_out and result.stopped_reason == "timeout"
     assert time.monotonic() - started < 1.0 + 1.0
     assert result.signal in (signal.SIGTERM, signal.SIGKILL)
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_a_process_that_ignores_sigterm_is_killed(runner, token):
@@ -103,7 +88,7 @@ def test_a_process_that_ignores_sigterm_is_killed(runner, token):
     result = runner.run(SandboxSpec(command=_python(code, token), timeout_s=1.0, grace_s=0.3))
     assert result.timed_out and result.signal == signal.SIGKILL
     assert time.monotonic() - started < 1.0 + 1.0
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_a_fork_bomb_is_contained_and_stopped(runner, token):
@@ -122,7 +107,7 @@ def test_a_fork_bomb_is_contained_and_stopped(runner, token):
     # The cgroup (root) or RLIMIT_NPROC (everyone else) held the count near the cap.
     if result.process_cap in ("cgroup", "rlimit"):
         assert result.peak_processes <= 32 + 4
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_a_daemonised_grandchild_is_found_and_killed(runner, token):
@@ -141,7 +126,7 @@ def test_a_daemonised_grandchild_is_found_and_killed(runner, token):
     assert result.exit_code == 0 and "parent done" in result.stdout_tail
     assert result.leftover_processes >= 1
     assert time.monotonic() - started < 5.0
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_a_daemon_that_also_drops_its_environment_is_caught_by_the_cgroup(runner, token):
@@ -158,7 +143,7 @@ def test_a_daemon_that_also_drops_its_environment_is_caught_by_the_cgroup(runner
     if result.process_cap != "cgroup":
         pytest.skip("without a cgroup a daemon that replaces its environment after a double fork can escape")
     assert result.leftover_processes >= 1
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_a_10_gb_allocation_fails_inside_the_memory_limit(runner, token):
@@ -174,7 +159,7 @@ def test_a_10_gb_allocation_fails_inside_the_memory_limit(runner, token):
     result = runner.run(SandboxSpec(command=_python(code, token), timeout_s=10.0, memory_bytes=512 * 1024**2))
     assert result.exit_code == 3 and "MemoryError" in result.stdout_tail
     assert time.monotonic() - started < 10.0
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_cpu_time_is_limited_separately_from_wall_time(runner, token):
@@ -258,7 +243,7 @@ def test_a_socket_connect_to_the_host_does_not_get_through(runner, token):
             listener.accept()  # nothing ever reached the host's listener
     finally:
         listener.close()
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_the_network_can_be_allowed_explicitly(runner, token):
@@ -295,7 +280,7 @@ def test_cancelling_from_another_thread_stops_the_run(runner, token):
     result = runner.run(SandboxSpec(command=_python("import time; time.sleep(1000)", token), timeout_s=60), cancel)
     assert result.cancelled and result.stopped_reason == "cancelled"
     assert time.monotonic() - started < 0.3 + 1.5
-    assert _still_running(token) == []
+    assert alive_with(token) == []
 
 
 def test_output_is_kept_up_to_its_cap_from_the_end(runner, token):

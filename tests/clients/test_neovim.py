@@ -149,7 +149,7 @@ def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
     editor = open_neovim(sample_workspace)
     editor.edit("src/shop/cart.py")
     _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING)
-    editor.nvim.current.window.cursor = (16, 5)  # in `def total(cart)`
+    editor.nvim.current.window.cursor = (18, 5)  # in `def total(cart)`
     editor.nvim.command("AqeRelatedTests")
     items = editor.wait_until(lambda: editor.lua("return vim.fn.getqflist()"), bool, 120, "related tests listed")
     names = [editor.lua("return vim.api.nvim_buf_get_name(...)", item["bufnr"]) for item in items]

@@ -8,8 +8,10 @@ def add_item(cart, item, seen=[]):
 
 
 def discounted(price, percent):
-    if percent < 0 or percent > 100:
-        raise ValueError("percent must be between 0 and 100")
+    if percent < 0:
+        raise ValueError("percent must not be negative")
+    if percent > 100:
+        raise ValueError("percent must be at most 100")
     return round(price * (100 - percent) / 100, 2)
 
 

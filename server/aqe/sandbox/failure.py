@@ -14,7 +14,7 @@ _WARNING = re.compile(r"Warning\b|^\s*warnings\.warn\(")
 
 
 def stopping_error(stdout: str, stderr: str) -> str | None:
-    """"ExceptionType: message" from an INTERNALERROR block or the last traceback; else the last
+    """ "ExceptionType: message" from an INTERNALERROR block or the last traceback; else the last
     line that is not a warning; None when there is no output at all."""
     for text in (stderr, stdout):
         lines = text.splitlines()

@@ -223,7 +223,22 @@ class _Run:
         output_read, output_write = os.pipe()
         status_read, status_write = os.pipe()
         child_fds = [input_read, output_write, status_write]
-        argv = self._argv(spec, input_read, output_write, status_write, python, child_fds)
+        try:
+            argv = self._argv(spec, input_read, output_write, status_write, python, child_fds)
+        except BaseException:
+            for fd in (
+                input_read,
+                input_write,
+                output_read,
+                output_write,
+                status_read,
+                status_write,
+                *self._close_later,
+            ):
+                os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
+            raise
         if cgroup is not None:
             argv = ["/bin/sh", "-c", _CGROUP_JOIN, str(cgroup.path / "cgroup.procs"), *argv]
         started = time.monotonic()
@@ -256,8 +271,8 @@ class _Run:
         stdout, stderr = Tail(spec.max_output_bytes), Tail(spec.max_output_bytes)
         status, output = Capped(1024**2), Capped(spec.max_artifact_bytes * max(1, len(spec.collect)) + 1024**2)
         reader = PipeReader()
-        reader.add(process.stdout.fileno(), stdout.add)
-        reader.add(process.stderr.fileno(), stderr.add)
+        reader.add(process.stdout.fileno(), stdout.add, owned=False)  # closed with their file objects below
+        reader.add(process.stderr.fileno(), stderr.add, owned=False)
         reader.add(status_read, status.add)
         reader.add(output_read, output.add)
         tracker = ProcessTracker(process.pid, f"{MARKER_VARIABLE}={self.marker}".encode(), cgroup)

@@ -76,9 +76,9 @@ def _unpack(fd: int, work: str) -> int:
             if not (member.isfile() or member.isdir() or member.issym()):
                 continue
             if hasattr(tarfile, "tar_filter"):
-                archive.extract(member, work, set_attrs=False, filter="fully_trusted")
+                archive.extract(member, work, filter="fully_trusted")
             else:  # Python < 3.10.12 has no extraction filters
-                archive.extract(member, work, set_attrs=False)
+                archive.extract(member, work)
             count += 1
     return count
 

@@ -64,11 +64,17 @@ class PipeReader:
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._open: dict[int, Callable[[bytes], None]] = {}
+        self._owned: set[int] = set()
 
-    def add(self, fd: int, sink: Callable[[bytes], None]) -> None:
+    def add(self, fd: int, sink: Callable[[bytes], None], *, owned: bool = True) -> None:
+        """Read `fd` into `sink`. An fd that is not `owned` (a subprocess's stdout, which its file
+        object closes) is only forgotten at EOF, never closed here: closing it twice could close
+        another thread's file that reused the number in between."""
         os.set_blocking(fd, False)
         self._selector.register(fd, selectors.EVENT_READ)
         self._open[fd] = sink
+        if owned:
+            self._owned.add(fd)
 
     @property
     def all_closed(self) -> bool:
@@ -95,8 +101,10 @@ class PipeReader:
     def _close(self, fd: int) -> None:
         self._selector.unregister(fd)
         del self._open[fd]
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        if fd in self._owned:
+            self._owned.discard(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def close(self) -> None:
         """Stop reading: whatever still holds the other end of a pipe no longer matters."""

@@ -313,3 +313,19 @@ def test_a_missing_program_is_a_clear_exit_code(runner, token):
     result = runner.run(SandboxSpec(command=(f"/nonexistent/{token}",)))
     assert result.exit_code == 127
     assert "cannot run" in result.stderr_tail
+
+
+def test_the_copy_keeps_executable_files_executable_and_symlinks_as_links(runner, tmp_path, token):
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    script = project / "scripts" / "hello.sh"
+    script.write_text("#!/bin/sh\necho hello from the script\n")
+    script.chmod(0o755)
+    (project / "link.sh").symlink_to("scripts/hello.sh")
+    code = (
+        "import os, subprocess\n"
+        "ran = subprocess.run(['./link.sh'], capture_output=True, text=True).stdout.strip()\n"
+        "print(ran, os.path.islink('link.sh'))"
+    )
+    result = runner.run(SandboxSpec(command=_python(code, token), copy_from=project))
+    assert result.stdout_tail.strip() == "hello from the script True", result.stderr_tail

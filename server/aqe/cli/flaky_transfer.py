@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from aqe.flaky.history import HistoryStore
+
+if TYPE_CHECKING:
+    from aqe.flaky.history import HistoryStore
 
 _LOCAL_HELP = "use the workspace's own history file even when flakyHistoryUrl points at a database"
 

@@ -15,18 +15,15 @@ import difflib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aqe.app.indexing import Freshness, ProjectIndex
-from aqe.app.project import Project
-from aqe.app.testgen import TestGenerationService
 from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, configure_logging, workspace_root
-from aqe.config import LoadedSettings, load_settings
-from aqe.durable import atomic_write_bytes
-from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
-from aqe.parsing.languages import Language, language_for_path
-from aqe.testgen.generate import GenerationResult
-from aqe.testgen.target import TargetError, TestTarget, find_target_by_name
+
+if TYPE_CHECKING:  # the command's own imports are inside it: `aqe --version` must not pay for them
+    from aqe.config import LoadedSettings
+    from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
+    from aqe.testgen.generate import GenerationResult
+    from aqe.testgen.target import TestTarget
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,6 +44,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def generate_command(args: argparse.Namespace) -> int:
+    from aqe.app.indexing import Freshness, ProjectIndex
+    from aqe.app.project import Project
+    from aqe.app.testgen import TestGenerationService
+    from aqe.config import load_settings
+    from aqe.testgen.target import TargetError
+
     configure_logging(args.verbose)
     root = workspace_root(args.root, "generate")
     if root is None:
@@ -98,6 +101,9 @@ def generate_command(args: argparse.Namespace) -> int:
 
 
 def _named_target(root: Path, spec: str) -> tuple[TestTarget, str]:
+    from aqe.parsing.languages import Language, language_for_path
+    from aqe.testgen.target import find_target_by_name
+
     """FILE is taken from the workspace root (as --root users write it), else from the current folder."""
     file_part, separator, name = spec.partition("::")
     if not separator or not name or not file_part:
@@ -120,6 +126,9 @@ def _named_target(root: Path, spec: str) -> tuple[TestTarget, str]:
 
 
 def _gap_targets(root: Path, loaded: LoadedSettings, limit: int) -> list[tuple[TestTarget, str]]:
+    from aqe.app.project import Project
+    from aqe.testgen.target import TargetError, find_target_by_name
+
     """Functions with uncovered lines or branches, from the project's coverage data (measured once in
     the sandbox when there is none), least covered first."""
     from aqe.app.coverage import CoverageService
@@ -168,6 +177,8 @@ def _model(loaded: LoadedSettings, root: Path) -> tuple[Any, Any]:
 
 
 def _write_tests(root: Path, results: list[GenerationResult]) -> list[str]:
+    from aqe.durable import atomic_write_bytes
+
     """Append each proven test to its file: from the file as it is now (never overwriting a test)."""
     from aqe.testgen.placement import Destination, build_edit
 

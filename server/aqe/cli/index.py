@@ -7,9 +7,8 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aqe.app.indexing import Freshness, ProjectIndex, hit_json
-from aqe.app.project import Project
 from aqe.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -19,8 +18,10 @@ from aqe.cli.common import (
     workspace_root,
     write_report,
 )
-from aqe.config import load_settings
-from aqe.index.store import LoadOutcome, SearchHit, category_matches
+
+if TYPE_CHECKING:  # the commands' own imports are inside them: `aqe --version` must not pay for them
+    from aqe.app.indexing import Freshness, ProjectIndex
+    from aqe.index.store import SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,16 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     search.set_defaults(run=search_command)
 
 
-def _open_index(root: Path, freshness: Freshness = Freshness.SAVED, *, rebuild: bool = False) -> ProjectIndex | None:
+def _open_index(root: Path, freshness: Freshness | None = None, *, rebuild: bool = False) -> ProjectIndex | None:
     """The project's index, opened (and freshened) now so a command can report why it cannot be."""
+    from aqe.app.indexing import Freshness, ProjectIndex
+    from aqe.app.project import Project
+    from aqe.config import load_settings
+
     loaded = load_settings(root)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
-    index = ProjectIndex(Project(root, loaded), freshness, rebuild=rebuild)
+    index = ProjectIndex(Project(root, loaded), freshness or Freshness.SAVED, rebuild=rebuild)
     try:
         index.get()
     except ValueError as error:
@@ -70,6 +75,9 @@ def _progress(done: int, total: int, path: str) -> None:
 
 
 def index_command(args: argparse.Namespace) -> int:
+    from aqe.app.indexing import Freshness
+    from aqe.index.store import LoadOutcome
+
     configure_logging(args.verbose)
     root = workspace_root(args.path, "index")
     if root is None:
@@ -101,6 +109,9 @@ def index_command(args: argparse.Namespace) -> int:
 
 
 def search_command(args: argparse.Namespace) -> int:
+    from aqe.app.indexing import Freshness, hit_json
+    from aqe.index.store import category_matches
+
     configure_logging(args.verbose)
     if args.k < 1:
         print("aqe search: -k must be at least 1", file=sys.stderr)
@@ -142,6 +153,8 @@ def _hit_line(hit: SearchHit) -> str:
 
 
 def gaps_command(args: argparse.Namespace) -> int:
+    from aqe.app.indexing import Freshness
+
     """`aqe coverage --gaps`: functions whose best similarity to any test is under gapThreshold."""
     from aqe import __version__
     from aqe.coverage.gaps import gap_findings, semantic_gaps

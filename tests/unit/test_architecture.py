@@ -59,3 +59,11 @@ def test_no_module_grows_past_500_lines():
         if lines > OVERSIZED_TODAY.get(name, 500):
             over[name] = lines
     assert over == {}, f"modules over their limit (500 lines, or their size when the rule came in): {over}"
+
+
+def test_the_command_line_starts_without_the_model_stack_or_the_index():
+    """`aqe --version` and argument errors must be quick: heavy imports wait until a command needs them."""
+    heavy = ("numpy", "hnswlib", "llama_cpp", "anthropic", "httpx", "psycopg", "tree_sitter")
+    code = f"import sys, aqe.cli; aqe.cli.build_parser(); print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

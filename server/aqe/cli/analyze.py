@@ -13,6 +13,7 @@ from aqe.cli.common import (
     EXIT_USAGE,
     configure_logging,
     inside,
+    load_project_settings,
     project_root,
     write_report,
 )
@@ -43,7 +44,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _analyze(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
-    from aqe.config import load_settings
     from aqe.engine import Engine
     from aqe.report import exit_code
     from aqe.report.json_report import render_json
@@ -56,9 +56,7 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"aqe analyze: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
     root = project_root(paths)
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     roots = [root, *(p.resolve() for p in paths if not inside(p.resolve(), root))]
     engine = Engine(loaded.settings, roots)
     for key in engine.unknown_rule_keys:

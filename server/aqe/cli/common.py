@@ -6,6 +6,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aqe.config import LoadedSettings
 
 log = logging.getLogger("aqe")
 
@@ -67,3 +71,13 @@ def write_report(report: str, output: Path | None) -> None:
 
 def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def load_project_settings(root: Path) -> LoadedSettings:
+    """The project's settings, with every problem in them said on stderr (a typo never stops a command)."""
+    from aqe.config import load_settings
+
+    loaded = load_settings(root)
+    for issue in loaded.issues:
+        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    return loaded

@@ -10,6 +10,7 @@ from aqe import __version__
 from aqe.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
+    load_project_settings,
     project_root,
     write_report,
 )
@@ -37,7 +38,6 @@ def _coverage(args: argparse.Namespace) -> int:
 
         return gaps_command(args)
     from aqe.app.coverage import coverage_store
-    from aqe.config import load_settings
     from aqe.coverage.report import build_report, render_json, render_text
     from aqe.coverage.store import DEFAULT_COVERAGE_FILES, CoverageStore
     from aqe.report.sarif import line_text_from_files, render_sarif
@@ -49,9 +49,7 @@ def _coverage(args: argparse.Namespace) -> int:
         print(f"aqe coverage: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
     root = project_root(paths)
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     settings = loaded.settings
     if args.data:
         store = CoverageStore([root], extra_files=[Path(d).resolve() for d in args.data], use_default_names=False)

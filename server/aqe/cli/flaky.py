@@ -13,6 +13,7 @@ from aqe.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     counted,
+    load_project_settings,
     workspace_root,
     write_report,
 )
@@ -65,7 +66,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 def _flaky(args: argparse.Namespace) -> int:
     from aqe.app.flaky import open_project_history
     from aqe.app.project import Project
-    from aqe.config import load_settings
     from aqe.flaky.history import HistoryError
 
     if args.flaky_command is None:
@@ -74,9 +74,7 @@ def _flaky(args: argparse.Namespace) -> int:
     root = workspace_root(args.root, "flaky")
     if root is None:
         return EXIT_USAGE
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     project = Project(root, loaded)
     try:
         with open_project_history(project, local=getattr(args, "local", False)) as history:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, configure_logging, workspace_root
+from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, configure_logging, load_project_settings, workspace_root
 
 if TYPE_CHECKING:  # the command's own imports are inside it: `aqe --version` must not pay for them
     from aqe.config import LoadedSettings
@@ -47,7 +47,6 @@ def generate_command(args: argparse.Namespace) -> int:
     from aqe.app.indexing import Freshness, ProjectIndex
     from aqe.app.project import Project
     from aqe.app.testgen import TestGenerationService
-    from aqe.config import load_settings
     from aqe.testgen.target import TargetError
 
     configure_logging(args.verbose)
@@ -60,9 +59,7 @@ def generate_command(args: argparse.Namespace) -> int:
     if args.max < 1:
         print("aqe generate: --max must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     try:
         targets = _gap_targets(root, loaded, args.max) if args.coverage_gaps else [_named_target(root, args.target)]
     except (TargetError, OSError, ValueError) as error:

@@ -14,6 +14,7 @@ from aqe.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     configure_logging,
+    load_project_settings,
     project_root,
     workspace_root,
     write_report,
@@ -53,11 +54,8 @@ def _open_index(root: Path, freshness: Freshness | None = None, *, rebuild: bool
     """The project's index, opened (and freshened) now so a command can report why it cannot be."""
     from aqe.app.indexing import Freshness, ProjectIndex
     from aqe.app.project import Project
-    from aqe.config import load_settings
 
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     index = ProjectIndex(Project(root, loaded), freshness or Freshness.SAVED, rebuild=rebuild)
     try:
         index.get()

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, workspace_root, write_report
-from aqe.config import Settings, load_settings
+from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, load_project_settings, workspace_root, write_report
+from aqe.config import Settings
 from aqe.findings import Finding
 
 STATE_COMMANDS = ("export", "import", "merge", "show", "reset")
@@ -57,9 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _settings(root: Path) -> Settings:
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     return loaded.settings
 
 

@@ -11,6 +11,7 @@ from aqe.cli.common import (
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_USAGE,
+    load_project_settings,
     project_root,
 )
 
@@ -76,7 +77,6 @@ def _model_info(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from aqe.config import load_settings
     from aqe.llm.factory import build_router
     from aqe.llm.router import RoutingHints
     from aqe.llm.types import CompletionOptions, Prompt, ProviderError
@@ -85,9 +85,7 @@ def _ask(args: argparse.Namespace) -> int:
         print("aqe ask: --max-tokens must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     root = project_root([])
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     router = build_router(loaded.settings, root)
     try:
         completion = router.complete(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aqe.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
+    load_project_settings,
     project_root,
 )
 
@@ -35,7 +36,6 @@ def _sandbox_line(support, settings: Settings) -> str:  # type: ignore[no-untype
 
 
 def _privacy_audit(args: argparse.Namespace) -> int:
-    from aqe.config import load_settings
     from aqe.llm.factory import API_KEY_VARIABLE, audit_log_path
     from aqe.llm.router import describe_rules
     from aqe.privacy.audit import blocked_of, decisions_of, read_audit, totals
@@ -45,9 +45,7 @@ def _privacy_audit(args: argparse.Namespace) -> int:
         print("aqe privacy audit: --limit must not be negative", file=sys.stderr)
         return EXIT_USAGE
     root = project_root([])
-    loaded = load_settings(root)
-    for issue in loaded.issues:
-        print(f"aqe: settings: {issue.message}", file=sys.stderr)
+    loaded = load_project_settings(root)
     settings = loaded.settings
     if args.format == "json":
         print(json.dumps(audit_report(settings, root, args.limit), indent=2, ensure_ascii=False))

@@ -46,10 +46,6 @@ class IsolationSupport:
     bwrap: str | None = None
 
     @property
-    def user_namespaces(self) -> bool:
-        return self.engine != ENGINE_NONE
-
-    @property
     def contained(self) -> bool:
         return self.engine != ENGINE_NONE
 

@@ -94,8 +94,6 @@ class SandboxSpec:
     disk_bytes: int = 1024**3
     """All the command may write, in all files together (the box's tmpfs)."""
     allow_network: bool = False
-    read_only_outside: bool = True
-    """Kept for callers; the box is always read-only outside its folder where it can be built."""
     collect: tuple[str, ...] = ()
     """Files (relative to the working directory) returned in `SandboxResult.artifacts`."""
     max_artifact_bytes: int = 64 * 1024**2

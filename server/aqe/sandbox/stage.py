@@ -25,6 +25,7 @@ import json
 import os
 import resource
 import signal
+import stat
 import sys
 import tarfile
 from collections.abc import Sequence
@@ -222,9 +223,12 @@ def _send(fd: int, work: str, wanted: Sequence[str], cap: int) -> list[str]:
                 notes.append(f"not collected (outside the sandbox): {relative}")
                 continue
             try:
-                with open(path, "rb") as handle:
+                # Without blocking or following a link: a FIFO left under the collected name must not
+                # hold the supervisor (and the run) until its time limit.
+                descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+                with os.fdopen(descriptor, "rb") as handle:
                     info = os.fstat(handle.fileno())
-                    if not _is_regular(info.st_mode):
+                    if not stat.S_ISREG(info.st_mode):
                         continue
                     if info.st_size > cap:
                         notes.append(f"not collected (over {cap} bytes): {relative}")
@@ -235,12 +239,6 @@ def _send(fd: int, work: str, wanted: Sequence[str], cap: int) -> list[str]:
             except OSError:
                 continue  # the command did not write it; the caller decides what that means
     return notes
-
-
-def _is_regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

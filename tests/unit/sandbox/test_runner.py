@@ -329,3 +329,11 @@ def test_the_copy_keeps_executable_files_executable_and_symlinks_as_links(runner
     )
     result = runner.run(SandboxSpec(command=_python(code, token), copy_from=project))
     assert result.stdout_tail.strip() == "hello from the script True", result.stderr_tail
+
+
+def test_a_fifo_left_under_a_collected_name_neither_hangs_the_run_nor_is_collected(runner, token):
+    code = "import os; os.mkfifo('report.xml'); print('made')"
+    spec = SandboxSpec(command=_python(code, token), collect=("report.xml",), timeout_s=60)
+    result = runner.run(spec)
+    assert result.stdout_tail.strip() == "made"
+    assert result.stopped_reason is None and result.artifacts == {}

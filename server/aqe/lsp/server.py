@@ -21,6 +21,7 @@ from aqe.lsp.transport.framing import FrameError
 from aqe.lsp.transport.protocol import AqeProtocol
 
 if TYPE_CHECKING:
+    from aqe.app.project import Project
     from aqe.engine import OpenDocument
     from aqe.findings import Finding
 
@@ -165,6 +166,16 @@ class AqeLanguageServer(LanguageServer):
     @property
     def settings(self) -> Settings:
         return self.engine.settings
+
+    def project(self, root: Path) -> Project:
+        """A workspace folder as the application layer sees it, with the editor's settings and trust
+        (before initialize nothing is trusted)."""
+        from aqe.app.project import Project
+
+        loaded = self.loaded_settings
+        if loaded is None:
+            loaded = LoadedSettings(settings=self.settings, issues=(), trusted=False)
+        return Project(root, loaded)
 
     # --- settings -------------------------------------------------------------------------------------
 

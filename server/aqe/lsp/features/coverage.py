@@ -19,8 +19,6 @@ from typing import Any
 from lsprotocol import types
 
 from aqe.app.coverage import CoverageService, coverage_store
-from aqe.app.project import Project
-from aqe.config import LoadedSettings
 from aqe.coverage.hints import RULE_ID, coverage_findings, function_coverage
 from aqe.coverage.measure import CoverageRunError
 from aqe.coverage.related import RelatedTests, related_tests
@@ -63,12 +61,6 @@ class CoverageFeature:
         return feature
 
     # --- the store, kept in step with the settings ----------------------------------------------------
-
-    def project(self, root: Path) -> Project:
-        loaded = self.server.loaded_settings
-        if loaded is None:  # before initialize: nothing is trusted yet
-            loaded = LoadedSettings(settings=self.server.settings, issues=(), trusted=False)
-        return Project(root, loaded)
 
     @property
     def root(self) -> Path | None:
@@ -204,7 +196,7 @@ class CoverageFeature:
         progress = Progress(self.server, "aqe: measuring coverage", cancellable=True)
         await progress.begin(f"{len(tests)} test file{'s' if len(tests) != 1 else ''} for {path.name}")
         texts = {os.path.relpath(path, root): path.read_text(encoding="utf-8", errors="replace")}
-        coverage = CoverageService(self.project(root))
+        coverage = CoverageService(self.server.project(root))
         job = loop.run_in_executor(self.server.thread_pool, lambda: coverage.measure(tests, cancel))
         try:
             while not job.done():

@@ -21,8 +21,6 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from aqe.app.flaky import FlakyService
-from aqe.app.project import Project
-from aqe.config import LoadedSettings
 from aqe.engine import OpenDocument
 from aqe.findings import Finding, FindingSource, Severity
 from aqe.flaky.analysis import RULE_ID, TestVerdict
@@ -138,10 +136,7 @@ class FlakyFeature:
     def service(self, history: HistoryStore, root: Path) -> FlakyService:
         from aqe.lsp.features.index import IndexFeature
 
-        loaded = self.server.loaded_settings
-        if loaded is None:  # before initialize: nothing is trusted yet
-            loaded = LoadedSettings(settings=self.server.settings, issues=(), trusted=False)
-        return FlakyService(Project(root, loaded), history, IndexFeature.of(self.server).similar_failures)
+        return FlakyService(self.server.project(root), history, IndexFeature.of(self.server).similar_failures)
 
     def index_ready(self) -> None:
         """The verdicts' similar failure patterns come from the index: recompute them once it is ready

@@ -20,9 +20,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from aqe.app.indexing import similar_test_texts
-from aqe.app.project import Project
 from aqe.app.testgen import TestGenerationService
-from aqe.config import LoadedSettings
 from aqe.coverage.gaps import GAP_RULE_ID
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Priority, Prompt, ProviderError
 from aqe.lsp.convert import position_argument
@@ -124,15 +122,9 @@ class TestGenerationFeature:
             progress.end("applying the test")
             await self._apply(service, result)
 
-    def project(self, root: Path) -> Project:
-        loaded = self.server.loaded_settings
-        if loaded is None:  # before initialize: nothing is trusted yet
-            loaded = LoadedSettings(settings=self.server.settings, issues=(), trusted=False)
-        return Project(root, loaded)
-
     def service(self, root: Path, loop: asyncio.AbstractEventLoop | None = None) -> TestGenerationService:
         complete = self._model(loop) if loop is not None else None
-        return TestGenerationService(self.project(root), complete, self._similar_tests(root))
+        return TestGenerationService(self.server.project(root), complete, self._similar_tests(root))
 
     async def _apply(self, service: TestGenerationService, result: GenerationResult) -> None:
         root = service.project.root

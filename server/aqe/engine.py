@@ -191,11 +191,17 @@ class Engine:
     def open_document(
         self, uri: str, path: str, text: str, version: int | None, language_id: str | None = None
     ) -> OpenDocument:
-        language = language_for_id(language_id, path)
-        document = OpenDocument(uri, path, language, version, None, None, text)
-        self._reparse(document, None, version)
+        document = self.snapshot(uri, path, text, version, language_id)
         with self._lock:
             self._documents[uri] = document
+        return document
+
+    def snapshot(
+        self, uri: str, path: str, text: str, version: int | None = None, language_id: str | None = None
+    ) -> OpenDocument:
+        """A document parsed (or skipped) as if opened, without keeping it: a file read from disk."""
+        document = OpenDocument(uri, path, language_for_id(language_id, path), version, None, None, text)
+        self._reparse(document, None, version)
         return document
 
     def change_document(self, uri: str, changes: Sequence[ContentChange], version: int | None) -> OpenDocument:
@@ -246,6 +252,9 @@ class Engine:
         document = self.get_document(uri)
         if document is None:
             return None
+        return self.analyze_snapshot(document)
+
+    def analyze_snapshot(self, document: OpenDocument) -> FileAnalysis:
         if document.skipped is not None:
             return FileAnalysis(document.path, skipped=document.skipped, version=document.version)
         if document.parsed is None:

@@ -44,7 +44,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _analyze(args: argparse.Namespace) -> int:
     configure_logging(args.verbose)
+    from aqe.app.learning import LearningService
+    from aqe.app.review import ReviewService
     from aqe.engine import Engine
+    from aqe.findings import Finding
     from aqe.report import exit_code
     from aqe.report.json_report import render_json
     from aqe.report.sarif import line_text_from_files, render_sarif
@@ -61,13 +64,19 @@ def _analyze(args: argparse.Namespace) -> int:
     engine = Engine(loaded.settings, roots)
     for key in engine.unknown_rule_keys:
         print(f"aqe: settings: 'rules' names an unknown rule {key!r} (see `aqe rules`)", file=sys.stderr)
+    learning = LearningService(engine)
+    if args.conventions and loaded.settings.conventions_enabled:
+        learning.mine_conventions(root)  # the editor mines every folder at start-up; here only when asked
+    review = ReviewService(engine, learning)
+    error = learning.root_state(root).error
+    if error is not None and loaded.settings.learning_enabled:
+        print(f"aqe: the learned state could not be read ({error}); nothing is hidden", file=sys.stderr)
 
     findings = []
     files = 0
-    analysed: set[str] = set()
-    for analysis in engine.analyze_paths([p.resolve() for p in paths]):
+    for reviewed in review.review_paths([p.resolve() for p in paths]):
         files += 1
-        analysed.add(analysis.path)
+        analysis = reviewed.analysis
         if analysis.skipped is not None:
             print(analysis.skipped.describe(), file=sys.stderr)
             continue
@@ -75,12 +84,8 @@ def _analyze(args: argparse.Namespace) -> int:
             shown = Path(analysis.path)
             shown = shown.relative_to(root) if inside(shown, root) else shown
             print(f"aqe: {shown} has syntax errors; only the parts that parse were reviewed", file=sys.stderr)
-        findings.extend(analysis.findings)
-    from aqe.cli.learning import apply_team_standards
-
-    findings = apply_team_standards(
-        root, loaded.settings, findings, conventions_in=analysed if args.conventions else None
-    )
+        findings.extend(reviewed.findings)
+    findings.sort(key=Finding.sort_key)
 
     rules = engine.rule_infos()
     if args.format == "json":

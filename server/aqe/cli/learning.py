@@ -15,7 +15,6 @@ from pathlib import Path
 
 from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, load_project_settings, workspace_root, write_report
 from aqe.config import Settings
-from aqe.findings import Finding
 
 STATE_COMMANDS = ("export", "import", "merge", "show", "reset")
 
@@ -62,29 +61,25 @@ def _settings(root: Path) -> Settings:
 
 
 def state_command(args: argparse.Namespace) -> int:
-    from aqe.learning.standards import Standards
-    from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, merge_states, summary
+    from aqe.app.learning import LearningService
+    from aqe.engine import Engine
+    from aqe.learning.state import StateFile, StateFileError, export_json, merge_states
 
     root = workspace_root(args.root, "state")
     if root is None:
         return EXIT_USAGE
     settings = _settings(root)
-    store = LearningStore(root, settings.index_dir)
+    learning = LearningService(Engine(settings, [root]))
     strength, threshold = settings.ewc_lambda, settings.quality_threshold
     try:
         if args.state_command == "export":
-            write_report(export_json(store.compute(), prior_strength=strength, threshold=threshold,
-                               examples=not args.no_examples), args.output)  # fmt: skip
+            write_report(learning.export_text(root, examples=not args.no_examples), args.output)
             return EXIT_OK
         if args.state_command == "import":
-            incoming = StateFile.read(args.file)
-            store.import_file(incoming)
-            own = store.origin_id()
-            taken = [origin for origin in incoming.origins if origin.id != own]
-            names = ", ".join(origin.name or origin.id for origin in taken) or "no other team"
-            subjects = {subject for origin in taken for subject in origin.records}
-            print(f"aqe: imported {len(subjects)} subjects from {names}", file=sys.stderr)
-            if len(taken) < len(incoming.origins):
+            outcome = learning.import_from(root, args.file)
+            names = ", ".join(outcome.taken) or "no other team"
+            print(f"aqe: imported {outcome.subjects} subjects from {names}", file=sys.stderr)
+            if outcome.skipped_own:
                 print("aqe: the file's counts from this project itself were skipped", file=sys.stderr)
             return EXIT_OK
         if args.state_command == "merge":
@@ -96,8 +91,10 @@ def state_command(args: argparse.Namespace) -> int:
                 print(f"aqe: conflict: {subject}{conflict.detail}", file=sys.stderr)
             return EXIT_OK
         if args.state_command == "show":
-            state = store.compute()
-            rows = summary(Standards(state.records(), prior_strength=strength, threshold=threshold))
+            error = learning.root_state(root).error
+            if error is not None:
+                raise StateFileError(error)
+            rows = learning.subjects(root)
             if args.format == "json":
                 print(json.dumps({"qualityThreshold": threshold, "ewcLambda": strength, "subjects": rows}, indent=2))
             else:
@@ -109,15 +106,10 @@ def state_command(args: argparse.Namespace) -> int:
                     print("aqe: nothing learned yet", file=sys.stderr)
             return EXIT_OK
         if args.state_command == "reset":
-            from aqe.learning.events import RESET, FeedbackEvent
-
-            store.log.record(FeedbackEvent(RESET, args.subject, {"action": "cli"}))
-            print(f"aqe: forgot what was learned about {args.subject}", file=sys.stderr)
+            subject = learning.reset(args.subject, [root], action="cli")
+            print(f"aqe: forgot what was learned about {subject}", file=sys.stderr)
             return EXIT_OK
-    except StateFileError as error:
-        print(f"aqe state: {error}", file=sys.stderr)
-        return EXIT_FINDINGS
-    except OSError as error:
+    except (StateFileError, OSError, ValueError) as error:
         print(f"aqe state: {error}", file=sys.stderr)
         return EXIT_FINDINGS
     print(f"aqe state: choose one of {', '.join(STATE_COMMANDS)}", file=sys.stderr)
@@ -145,60 +137,3 @@ def conventions_command(args: argparse.Namespace) -> int:
         print(f"{marker}  {convention.id:<24} {convention.evidence}")
     print(f"aqe: {files} Python files read", file=sys.stderr)
     return EXIT_OK
-
-
-def apply_team_standards(
-    root: Path, settings: Settings, findings: list[Finding], *, conventions_in: set[str] | None = None
-) -> list[Finding]:
-    """`aqe analyze` as the editor shows it: convention findings in the `conventions_in` files when
-    asked for, and without what the team's learned standards hide (a project with no feedback log and
-    no import is left as it is)."""
-    from aqe.learning.filtering import FindingFilter, LearningSettings
-    from aqe.learning.state import LearningStore
-
-    if conventions_in is not None:
-        findings = sorted([*findings, *_convention_findings(root, settings, conventions_in)], key=Finding.sort_key)
-    store = LearningStore(root, settings.index_dir)
-    if not settings.learning_enabled or not (store.log.path.exists() or store.imported_path.exists()):
-        return findings
-    try:
-        rules = FindingFilter(store.compute(), LearningSettings.of(settings))
-    except (OSError, ValueError) as error:
-        print(f"aqe: the learned state could not be read ({error}); nothing is hidden", file=sys.stderr)
-        return findings
-    kept = []
-    for finding in findings:
-        try:
-            relative = Path(finding.path).resolve().relative_to(root).as_posix()
-        except ValueError:
-            relative = finding.path
-        if rules.decide(finding, relative).shown:
-            kept.append(finding)
-    return kept
-
-
-def _convention_findings(root: Path, settings: Settings, analysed: set[str]) -> list[Finding]:
-    from aqe.parsing.document import ParsedDocument
-    from aqe.parsing.languages import Language
-    from aqe.review.conventions import WorkspaceConventions, deviations, observe
-    from aqe.review.suppression import is_suppressed
-    from aqe.workspace import Workspace
-
-    workspace = Workspace((root,), settings.exclude)
-    miner = WorkspaceConventions(root, workspace)
-    miner.scan()
-    found: list[Finding] = []
-    for path in workspace.iter_source_files([root]):
-        if path.suffix != ".py" or str(path) not in analysed:
-            continue
-        text = workspace.read_text(path, int(settings.max_file_size_mb * 1_000_000))
-        relative = miner.relative(path)
-        if not isinstance(text, str) or relative is None:
-            continue
-        document = ParsedDocument.parse(str(path), text, Language.PYTHON)
-        for finding in deviations(miner.profile, str(path), observe(document, relative),
-                                  min_share=settings.convention_min_support,
-                                  min_samples=settings.convention_min_samples):  # fmt: skip
-            if not is_suppressed(document, finding):
-                found.append(finding)
-    return found

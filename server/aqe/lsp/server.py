@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol.language_server import lsp_method
 
 from aqe import __version__
+from aqe.app.learning import LearningService
+from aqe.app.review import FindingProvider, ReviewService
 from aqe.config import LoadedSettings, Settings, editor_trust, load_settings
 from aqe.engine import Engine
 from aqe.lsp.transport.framing import FrameError
@@ -22,15 +24,9 @@ from aqe.lsp.transport.protocol import AqeProtocol
 
 if TYPE_CHECKING:
     from aqe.app.project import Project
-    from aqe.engine import OpenDocument
-    from aqe.findings import Finding
 
 log = logging.getLogger(__name__)
 
-DiagnosticProvider = Callable[[str, "OpenDocument"], "Sequence[Finding]"]
-"""(uri, open document) -> more findings for it; called in a worker thread with each analysis."""
-DocumentFindingsFilter = Callable[[str, "OpenDocument", "Sequence[Finding]"], "Sequence[Finding]"]
-"""(uri, open document, every finding) -> the findings to show: what the team's learned standards keep."""
 CodeActionProvider = Callable[
     ["AqeLanguageServer", types.CodeActionParams], "list[types.CodeAction] | Awaitable[list[types.CodeAction]]"
 ]
@@ -142,6 +138,8 @@ class AqeLanguageServer(LanguageServer):
             max_workers=4,
         )
         self.engine: Engine = Engine(Settings())
+        self.learning = LearningService(self.engine)
+        self.review = ReviewService(self.engine, self.learning)
         self.loaded_settings: LoadedSettings | None = None
         self.initialization_options: Mapping[str, Any] = {}
         self.workspace_roots: tuple[Path, ...] = ()
@@ -153,10 +151,8 @@ class AqeLanguageServer(LanguageServer):
         # Features beyond the rules (coverage, flaky tests, the index, test generation) add to the one
         # diagnostics stream and the one code-action handler through these: LSP allows one handler
         # per method.
-        self.diagnostic_providers: list[DiagnosticProvider] = []
+        self.diagnostic_providers: list[FindingProvider] = self.review.providers
         self.code_action_providers: list[CodeActionProvider] = []
-        # Filters run over all findings of a document (rules and providers alike), in a worker thread.
-        self.finding_filters: list[DocumentFindingsFilter] = []
 
     @property
     def trusted(self) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
+from aqe.app.review import Review
 from aqe.engine import FileAnalysis
 from aqe.findings import Finding
 from aqe.lsp.convert import DIAGNOSTIC_SOURCE, to_diagnostic
@@ -74,28 +74,8 @@ class DiagnosticsFeature:
         return analysis
 
     def _analyze_with_extras(self, uri: str) -> tuple[FileAnalysis | None, tuple[Finding, ...]]:
-        analysis = self.server.engine.analyze_open_document(uri)
-        document = self.server.engine.get_document(uri)
-        if analysis is None or document is None or analysis.skipped is not None:
-            return analysis, ()
-        extras: list[Finding] = []
-        for provider in self.server.diagnostic_providers:
-            try:
-                extras.extend(provider(uri, document))
-            except Exception:
-                log.exception("a diagnostic provider failed on %s; its findings are left out", uri)
-        shown_rules, shown_extras = analysis.findings, tuple(extras)
-        for keep in self.server.finding_filters:
-            try:
-                kept = set(map(id, keep(uri, document, (*shown_rules, *shown_extras))))
-            except Exception:
-                log.exception("a finding filter failed on %s; nothing is filtered by it", uri)
-                continue
-            shown_rules = tuple(f for f in shown_rules if id(f) in kept)
-            shown_extras = tuple(f for f in shown_extras if id(f) in kept)
-        if len(shown_rules) != len(analysis.findings):
-            analysis = replace(analysis, findings=shown_rules)
-        return analysis, shown_extras
+        review = self.server.review.review_open_document(uri)
+        return (review.analysis, review.extras) if review is not None else (None, ())
 
     def extras(self, uri: str, version: int | None) -> tuple[Finding, ...]:
         """The providers' findings computed with the analysis of this version of the document."""
@@ -162,8 +142,11 @@ class DiagnosticsFeature:
         uri = params.text_document.uri
         document = ls.engine.get_document(uri)
         if document is None:
-            analysis = await self._analyze_unopened(uri)
-            return types.RelatedFullDocumentDiagnosticReport(items=diagnostics_of(ls, analysis) if analysis else [])
+            review = await self._analyze_unopened(uri)
+            if review is None:
+                return types.RelatedFullDocumentDiagnosticReport(items=[])
+            items = diagnostics_of(ls, review.analysis) + [to_diagnostic(finding) for finding in review.extras]
+            return types.RelatedFullDocumentDiagnosticReport(items=items)
         result_id = f"{self.generation}:{document.version}"
         if params.previous_result_id == result_id:
             return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
@@ -171,14 +154,14 @@ class DiagnosticsFeature:
         items = diagnostics_of(ls, analysis, uri) if analysis else []
         return types.RelatedFullDocumentDiagnosticReport(items=items, result_id=result_id)
 
-    async def _analyze_unopened(self, uri: str) -> FileAnalysis | None:
+    async def _analyze_unopened(self, uri: str) -> Review | None:
         """A file the editor did not open: read it from disk only when it is inside the workspace."""
         path = path_from_uri(uri)
         if path is None or not self.server.engine.workspace.contains(path):
             log.warning("refusing to read %s: it is outside the workspace folders", uri)
             return None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.server.thread_pool, self.server.engine.analyze_file, path)
+        return await loop.run_in_executor(self.server.thread_pool, self.server.review.review_file, path)
 
 
 def diagnostics_of(server: AqeLanguageServer, analysis: FileAnalysis, uri: str | None = None) -> list[types.Diagnostic]:

@@ -21,25 +21,22 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
-from aqe.durable import atomic_write_bytes
+from aqe.app.learning import snippet_of
 from aqe.findings import Finding, FindingSource, TextEdit
-from aqe.learning.events import ACCEPT, EDIT, REJECT, RESET, SUPPRESS, UNDO, FeedbackEvent
-from aqe.learning.filtering import ExampleRetriever, FindingFilter, LearningSettings, area_of
-from aqe.learning.implicit import Seen, fixed_by_hand, seen_findings
-from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, summary
+from aqe.learning.events import ACCEPT, EDIT, REJECT, SUPPRESS, UNDO, FeedbackEvent
+from aqe.learning.filtering import area_of
+from aqe.learning.state import StateFileError
 from aqe.lsp.convert import DIAGNOSTIC_SOURCE, findings_in_context, to_diagnostic, to_text_edit
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
 from aqe.lsp.server import AqeLanguageServer
-from aqe.parsing.languages import Language
 from aqe.parsing.source import SourceText
-from aqe.review.conventions import WorkspaceConventions, deviations
-from aqe.review.suppression import is_suppressed, suppression_edit
+from aqe.review.suppression import suppression_edit
 from aqe.workspace import path_from_uri
 
 log = logging.getLogger(__name__)
@@ -80,26 +77,13 @@ class _Applied:
     reported: bool = False
 
 
-@dataclass
-class _RootState:
-    store: LearningStore
-    state: StateFile = field(default_factory=StateFile)
-    filter: FindingFilter | None = None
-    examples: ExampleRetriever | None = None
-    events: int = 0
-    error: str | None = None
-
-
 class LearningFeature:
     def __init__(self, server: AqeLanguageServer) -> None:
         self.server = server
-        self._roots: dict[Path, _RootState] = {}
-        self._conventions: dict[Path, WorkspaceConventions] = {}
+        self.learning = server.learning
         self._lock = threading.RLock()
         self._offered: OrderedDict[str, Offered] = OrderedDict()
         self._applied: list[_Applied] = []
-        self._scan: asyncio.Task[Any] | None = None
-        self._seen: dict[str, tuple[int | None, dict[Seen, Finding]]] = {}
         self._scanned_for: tuple[tuple[Path, ...], tuple[str, ...], bool] | None = None
 
     @classmethod
@@ -110,115 +94,9 @@ class LearningFeature:
             server._aqe_learning = feature  # type: ignore[attr-defined]
         return feature
 
-    @property
-    def settings(self) -> LearningSettings:
-        return LearningSettings.of(self.server.settings)
-
-    # --- the learned state per workspace folder -----------------------------------------------------
-
-    def root_state(self, root: Path) -> _RootState:
-        with self._lock:
-            state = self._roots.get(root)
-            if state is None or state.store.folder != root / self.server.settings.index_dir:
-                state = _RootState(LearningStore(root, self.server.settings.index_dir))
-                self._roots[root] = state
-                self._recompute(state)
-            return state
-
-    def _recompute(self, state: _RootState) -> None:
-        """Fold the log again (and the imported origins); cheap, and never out of step with the log."""
-        try:
-            computed = state.store.compute()
-            state.error = None
-        except (OSError, StateFileError) as error:
-            log.warning("the learned state of %s could not be read: %s", state.store.root, error)
-            computed, state.error = StateFile(), str(error)
-        state.state = computed
-        state.events = sum(origin.events for origin in computed.origins)
-        state.filter = FindingFilter(computed, self.settings)
-        state.examples = ExampleRetriever(computed.examples)
-
-    def recompute_all(self) -> None:
-        with self._lock:
-            for state in self._roots.values():
-                self._recompute(state)
-
     def root_of(self, uri: str) -> tuple[Path, str] | None:
         path = path_from_uri(uri)
-        if path is None:
-            return None
-        root = self.server.engine.workspace.root_of(path)
-        if root is None:
-            return None
-        return root, Path(path).resolve().relative_to(root).as_posix()
-
-    # --- diagnostics: conventions in, unwanted findings out -----------------------------------------
-
-    def convention_findings(self, uri: str, document: Any) -> list[Finding]:
-        """Deviations from strong conventions in an open Python document (runs in a worker thread)."""
-        settings = self.server.settings
-        if not settings.conventions_enabled or document.language is not Language.PYTHON or document.parsed is None:
-            return []
-        located = self.root_of(uri)
-        if located is None:
-            return []
-        root, relative = located
-        with self._lock:
-            miner = self._conventions.get(root)
-            if miner is None:
-                return []
-            observations = miner.update(root / relative, document.text, document.parsed)
-            profile = miner.profile
-        found = deviations(
-            profile,
-            document.path,
-            observations,
-            min_share=settings.convention_min_support,
-            min_samples=settings.convention_min_samples,
-        )
-        return [finding for finding in found if not is_suppressed(document.parsed, finding)]
-
-    def keep(self, uri: str, document: Any, findings: Any) -> list[Finding]:
-        located = self.root_of(uri)
-        if located is None:
-            return list(findings)
-        root, relative = located
-        if self.server.settings.learning_enabled:
-            self._notice_fixed_by_hand(uri, root, relative, document, findings)
-        rules = self.root_state(root).filter
-        if rules is None:
-            return list(findings)
-        return rules.keep(findings, relative, lambda finding: _snippet(document.text, finding))
-
-    def _notice_fixed_by_hand(self, uri: str, root: Path, relative: str, document: Any, findings: Any) -> None:
-        """Compare with the previous analysis of this document (before any filtering) and record the
-        findings an edit fixed by hand as acceptances."""
-        if document.parsed is None:
-            return
-        seen = seen_findings(document.parsed, findings)
-        with self._lock:
-            previous = self._seen.get(uri)
-            if previous is not None and not _newer(document.version, previous[0]):
-                return  # an older or repeated analysis: nothing changed since
-            self._seen[uri] = (document.version, seen)
-        if previous is None:
-            return
-        fixed = fixed_by_hand(previous[1], seen, document.parsed)
-        if not fixed:
-            return
-        state = self.root_state(root)
-        for finding in fixed:
-            details = {
-                "source": finding.source.value, "path": relative, "line": finding.span.start.line,
-                "area": area_of(relative), "message": finding.message[:500], "action": "fixedByHand",
-            }  # fmt: skip
-            state.store.log.record(FeedbackEvent(ACCEPT, finding.rule_id, details))
-        with self._lock:
-            self._recompute(state)
-
-    def forget(self, uri: str) -> None:
-        with self._lock:
-            self._seen.pop(uri, None)
+        return self.learning.locate(path) if path is not None else None
 
     async def scan_conventions(self) -> None:
         """Mine every workspace folder in a worker thread, then refresh the open documents."""
@@ -228,18 +106,12 @@ class LearningFeature:
             return
         self._scanned_for = key
         if not settings.conventions_enabled:
-            with self._lock:
-                self._conventions.clear()
+            self.learning.forget_conventions()
             return
         loop = asyncio.get_running_loop()
         strong = 0
         for root in self.server.workspace_roots:
-            miner = WorkspaceConventions(root, self.server.engine.workspace)
-            files = await loop.run_in_executor(None, miner.scan)
-            with self._lock:
-                self._conventions[root] = miner
-            strong += len(miner.profile.strong(settings.convention_min_support, settings.convention_min_samples))
-            log.info("conventions of %s: mined %d Python files", root, files)
+            strong += await loop.run_in_executor(None, self.learning.mine_conventions, root)
         if strong and self.server.engine.open_uris():
             DiagnosticsFeature.of(self.server).settings_changed()  # no strong convention: nothing to show
 
@@ -256,7 +128,7 @@ class LearningFeature:
             before, after = _before_and_after(text, finding, fix_edits)
         token = secrets.token_hex(12)
         with self._lock:
-            self._offered[token] = Offered(uri, root, relative, finding, _snippet(text, finding), before, after)
+            self._offered[token] = Offered(uri, root, relative, finding, snippet_of(text, finding), before, after)
             while len(self._offered) > _OFFERED_LIMIT:
                 self._offered.popitem(last=False)
         return token
@@ -322,23 +194,9 @@ class LearningFeature:
             offered = self._offered.get(token)
         if offered is None:
             raise ValueError("aqe did not offer this action (or offered it too long ago); nothing was recorded")
-        finding = offered.finding
-        details: dict[str, Any] = {
-            "source": finding.source.value,
-            "path": offered.relative,
-            "line": finding.span.start.line,
-            "area": area_of(offered.relative),
-            "message": finding.message[:500],
-        }
-        if finding.source is FindingSource.MODEL:
-            details["snippet"] = offered.snippet
-            details["confidence"] = finding.confidence
-        if kind == ACCEPT and (offered.before or offered.after):
-            details["fix"] = {"before": offered.before, "after": offered.after}
-        state = self.root_state(offered.root)
-        state.store.log.record(FeedbackEvent(kind, finding.rule_id, details))
+        self.learning.record_feedback(offered.root, offered.relative, offered.finding, kind,
+                                      snippet=offered.snippet, fix=(offered.before, offered.after))  # fmt: skip
         with self._lock:
-            self._recompute(state)
             self._offered.pop(token, None)
             if kind == ACCEPT:
                 self._applied.append(_Applied(offered))
@@ -365,53 +223,14 @@ class LearningFeature:
             applied.reported = True
             details = {"source": offered.finding.source.value, "path": offered.relative,
                        "area": area_of(offered.relative)}  # fmt: skip
-            state = self.root_state(offered.root)
-            self.server.run_task(self._record_later(state, FeedbackEvent(kind, offered.finding.rule_id, details)),
-                                 f"record {kind}")  # fmt: skip
+            event = FeedbackEvent(kind, offered.finding.rule_id, details)
+            self.server.run_task(self._record_later(offered.root, event), f"record {kind}")
 
-    async def _record_later(self, state: _RootState, event: FeedbackEvent) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, state.store.log.record, event)
-        with self._lock:
-            self._recompute(state)
+    async def _record_later(self, root: Path, event: FeedbackEvent) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.learning.record_event, root, event)
         DiagnosticsFeature.of(self.server).settings_changed()
 
     # --- commands -----------------------------------------------------------------------------------
-
-    def learned(self) -> dict[str, Any]:
-        settings = self.settings
-        folders = []
-        for root in self.server.workspace_roots:
-            state = self.root_state(root)
-            standards = state.filter.standards if state.filter is not None else None
-            rows = summary(standards) if standards is not None else []
-            for row in rows:
-                row["evidence"] = (
-                    f"{row['accepted']:g} accepted, {row['rejected']:g} rejected, {row['suppressed']} ignored here: "
-                    f"estimated acceptance {row['estimatedAcceptance']:.2f} "
-                    f"({'shown' if row['shown'] else 'hidden'}, threshold {settings.threshold})"
-                )
-            with self._lock:
-                miner = self._conventions.get(root)
-                conventions = miner.profile.to_json() if miner is not None else []
-            folders.append(
-                {
-                    "root": str(root),
-                    "events": state.events,
-                    "subjects": rows,
-                    "hidden": [row["subject"] for row in rows if not row["shown"]],
-                    "conventions": conventions,
-                    "examples": len(state.state.examples),
-                    "rejectedModelFindings": len(state.state.rejected),
-                    "importedFrom": [o.name or o.id for o in state.state.origins if o.imported_at is not None],
-                    "error": state.error,
-                }
-            )
-        return {
-            "learningEnabled": settings.enabled,
-            "qualityThreshold": settings.threshold,
-            "ewcLambda": settings.prior_strength,
-            "folders": folders,
-        }
 
     def folder_for(self, arguments: dict[str, Any]) -> Path:
         roots = self.server.workspace_roots
@@ -427,43 +246,25 @@ class LearningFeature:
 
     def export_to(self, arguments: dict[str, Any]) -> dict[str, Any]:
         target = _path_argument(arguments, EXPORT_STATE_COMMAND)
-        root = self.folder_for(arguments)
-        state = self.root_state(root)
-        settings = self.settings
-        text = export_json(state.state, prior_strength=settings.prior_strength, threshold=settings.threshold,
-                           examples=bool(arguments.get("examples", True)))  # fmt: skip
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, text.encode("utf-8"))
-        return {"path": str(target), "subjects": len(state.state.records()), "examples": len(state.state.examples)}
+        try:
+            return self.learning.export_to(self.folder_for(arguments), target,
+                                           examples=bool(arguments.get("examples", True)))  # fmt: skip
+        except StateFileError as error:
+            raise ValueError(str(error)) from error
 
     def import_from(self, arguments: dict[str, Any]) -> dict[str, Any]:
         source = _path_argument(arguments, IMPORT_STATE_COMMAND)
-        root = self.folder_for(arguments)
         try:
-            incoming = StateFile.read(source)
+            outcome = self.learning.import_from(self.folder_for(arguments), source)
         except StateFileError as error:
             raise ValueError(str(error)) from error
-        state = self.root_state(root)
-        state.store.import_file(incoming)
-        with self._lock:
-            self._recompute(state)
-        return {"path": str(source), "origins": [o.name or o.id for o in incoming.origins],
-                "subjects": len(incoming.records())}  # fmt: skip
+        return {"path": str(outcome.path), "origins": list(outcome.origins), "subjects": outcome.subjects}
 
     def reset(self, arguments: dict[str, Any]) -> dict[str, Any]:
         subject = arguments.get("subject")
         if not isinstance(subject, str) or not subject.strip():
             raise ValueError(f'{RESET_LEARNED_COMMAND} expects [{{"subject": "QE205"}}]')
-        for root in self.server.workspace_roots:
-            state = self.root_state(root)
-            state.store.log.record(FeedbackEvent(RESET, subject.strip(), {"action": "resetLearned"}))
-            with self._lock:
-                self._recompute(state)
-        return {"reset": subject.strip()}
-
-
-def _newer(version: int | None, than: int | None) -> bool:
-    return version is None or than is None or version > than
+        return {"reset": self.learning.reset(subject)}
 
 
 def _path_argument(arguments: dict[str, Any], command: str) -> Path:
@@ -487,13 +288,6 @@ def _object_argument(arguments: tuple[Any, ...], command: str, *, required: bool
     return first
 
 
-def _snippet(text: str, finding: Finding) -> str:
-    lines = text.splitlines()
-    start = min(finding.span.start.line, len(lines))
-    end = min(max(finding.span.end.line, start) + 1, start + _SNIPPET_LINES, len(lines))
-    return "\n".join(lines[start:end])
-
-
 def _before_and_after(text: str, finding: Finding, edits: tuple[TextEdit, ...]) -> tuple[str, str]:
     """The lines a fix touches, before and after it (the example a later review prompt shows)."""
     source = SourceText(text)
@@ -513,16 +307,14 @@ def _before_and_after(text: str, finding: Finding, edits: tuple[TextEdit, ...]) 
 
 def register(server: AqeLanguageServer) -> None:
     feature = LearningFeature.of(server)
-    server.diagnostic_providers.append(feature.convention_findings)
-    server.finding_filters.append(feature.keep)
     server.code_action_providers.append(feature.code_actions)
     server.listen("changed", feature.document_changed)
     server.listen("saved", feature.document_changed)
-    server.listen("closed", feature.forget)
+    server.listen("closed", server.learning.stop_watching)
     server.listen("initialized", feature.scan_conventions)
 
     def settings_changed() -> None:
-        feature.recompute_all()  # threshold, prior strength or index folder may have changed
+        server.learning.recompute_all()  # threshold, prior strength or index folder may have changed
         server.run_task(feature.scan_conventions(), "mining conventions")
 
     server.listen("settings", settings_changed)
@@ -542,7 +334,7 @@ def register(server: AqeLanguageServer) -> None:
 
     @server.command(SHOW_LEARNED_COMMAND)
     async def show_learned(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
-        return await in_thread(feature.learned)
+        return await in_thread(ls.learning.learned)
 
     @server.command(EXPORT_STATE_COMMAND)
     async def export_state(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
@@ -563,6 +355,6 @@ def register(server: AqeLanguageServer) -> None:
     @server.command(FORCE_LEARN_COMMAND)
     async def force_learn(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
         """Recompute everything from the log and the imported state (after editing or copying them)."""
-        await in_thread(feature.recompute_all)
+        await in_thread(ls.learning.recompute_all)
         DiagnosticsFeature.of(ls).settings_changed()
-        return await in_thread(feature.learned)
+        return await in_thread(ls.learning.learned)

@@ -144,7 +144,6 @@ class ModelReviewFeature:
     def _context(self, uri: str, target: ReviewTarget) -> ReviewContext:
         """The team's relevant rules from the knowledge base and its accepted fixes most like this code."""
         from aqe.lsp.features.index import IndexFeature
-        from aqe.lsp.features.learning import LearningFeature
 
         path = path_from_uri(uri)
         root = self.server.engine.workspace.root_of(path) if path is not None else None
@@ -160,7 +159,7 @@ class ModelReviewFeature:
                         log.debug("no rules from the index: %s", error)
                         hits = []
                     rules += [hit.record.text.strip().splitlines()[0] for hit in hits if hit.record.text.strip()]
-            retriever = LearningFeature.of(self.server).root_state(root).examples
+            retriever = self.server.learning.root_state(root).examples
             if retriever is not None and self.server.settings.learning_enabled:
                 examples = retriever.similar(target.source, k=2)
         return ReviewContext(tuple(rules[:4]), tuple(examples))
@@ -194,4 +193,3 @@ def register(server: AqeLanguageServer) -> None:
     server.listen("opened", feature.opened)
     server.listen("saved", feature.saved)
     server.listen("closed", feature.closed)
-

@@ -111,6 +111,11 @@ class DiagnosticsFeature:
             self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
     def settings_changed(self) -> None:
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        """Every open document's findings may have changed (settings, the learned state, the index
+        became ready): pull clients are asked to pull again, push clients get a new publish."""
         self.generation += 1
         self._latest.clear()
         if self.pull:
@@ -197,4 +202,5 @@ def skipped_diagnostics(server: AqeLanguageServer, skipped: FileSkipped) -> list
 
 
 def register(server: AqeLanguageServer) -> None:
-    DiagnosticsFeature.of(server)
+    feature = DiagnosticsFeature.of(server)
+    server.listen("index-ready", feature.refresh_all)  # index-based hints need the finished index

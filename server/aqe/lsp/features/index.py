@@ -131,11 +131,7 @@ class IndexFeature:
                 summary.append(f"{scan.units} units in {scan.files_seen} files ({scan.embedded} embedded)")
                 log.info("indexed %s: %s", root, scan.to_json())
             self.ready.set()
-            self.server.emit("index-ready")
-            from aqe.lsp.features.diagnostics import DiagnosticsFeature
-
-            for uri in self.server.engine.open_uris():  # semantic-gap hints need the finished index
-                DiagnosticsFeature.of(self.server).document_changed(uri, immediately=True)
+            self.server.emit("index-ready")  # diagnostics refresh every open document on it
         finally:
             progress.end("; ".join(summary) or "done")
             self._schedule_save(immediately=True)

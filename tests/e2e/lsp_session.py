@@ -75,11 +75,26 @@ def accept_registrations(client: LanguageClient) -> None:
         client.registrations += params.registrations  # type: ignore[attr-defined]
 
 
+def answer_message_requests(client: LanguageClient) -> None:
+    """Answer window/showMessageRequest as a person would: with `client.message_answer` (an action
+    title) when it is one of the actions offered, otherwise by dismissing it (null). The requests are
+    kept in `client.message_requests`."""
+    client.message_requests = []  # type: ignore[attr-defined]
+    client.message_answer = None  # type: ignore[attr-defined]
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def show_message_request(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        client.message_requests.append(params)  # type: ignore[attr-defined]
+        wanted = client.message_answer  # type: ignore[attr-defined]
+        return next((action for action in params.actions or [] if action.title == wanted), None)
+
+
 async def start_session(
     client: LanguageClient, root: Path, mode: str, initialization_options: dict[str, Any] | None = None
 ) -> types.InitializeResult:
     read_code_actions_as_editors_do(client)
     accept_registrations(client)
+    answer_message_requests(client)
     return await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities_for(mode),

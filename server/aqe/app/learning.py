@@ -18,9 +18,10 @@ from typing import Any
 from aqe.durable import atomic_write_bytes
 from aqe.engine import Engine, OpenDocument
 from aqe.findings import Finding, FindingSource
-from aqe.learning.events import ACCEPT, RESET, FeedbackEvent
+from aqe.learning.events import ACCEPT, RESET, RETRACT, FeedbackEvent
 from aqe.learning.filtering import ExampleRetriever, FindingFilter, LearningSettings, area_of
 from aqe.learning.implicit import Seen, fixed_by_hand, seen_findings
+from aqe.learning.standards import PRIOR_MEAN, Standards, SubjectRecord
 from aqe.learning.state import LearningStore, StateFile, StateFileError, export_json, summary
 from aqe.parsing.languages import Language
 from aqe.review.conventions import WorkspaceConventions, deviations
@@ -51,6 +52,19 @@ class SubjectVerdict:
     accepted: float
     rejected: float
     shown: bool
+    acceptance: float = PRIOR_MEAN
+    rejections_to_hide: int | None = None
+    """How many more rejections (in this area) would hide it; None when hidden or more than a few."""
+
+
+@dataclass(frozen=True)
+class RecordedFeedback:
+    """One recorded accept / reject / suppress: its event (which an undo withdraws) and what it changed."""
+
+    event_id: str
+    kind: str
+    before: SubjectVerdict
+    after: SubjectVerdict
 
 
 @dataclass(frozen=True)
@@ -134,12 +148,13 @@ class LearningService:
         filter_ = self.root_state(root).filter
         if filter_ is None:
             return SubjectVerdict(subject, 0, 0, True)
-        standards = filter_.standards
+        standards, area = filter_.standards, area_of(relative)
         record = standards.records.get(subject)
-        shown = standards.estimate(subject, area_of(relative)).shown
-        if record is None:
-            return SubjectVerdict(subject, 0, 0, shown)
-        return SubjectVerdict(subject, record.total.accepted, record.total.rejected, shown)
+        estimate = standards.estimate(subject, area)
+        counts = (record.total.accepted, record.total.rejected) if record is not None else (0.0, 0.0)
+        return SubjectVerdict(
+            subject, *counts, estimate.shown, estimate.acceptance, _rejections_to_hide(standards, subject, area)
+        )
 
     # --- conventions --------------------------------------------------------------------------------
 
@@ -249,8 +264,8 @@ class LearningService:
         *,
         snippet: str = "",
         fix: tuple[str, str] = ("", ""),
-    ) -> SubjectVerdict:
-        """Record an accept / reject / suppress of a finding; returns where its subject stands now."""
+    ) -> RecordedFeedback:
+        """Record an accept / reject / suppress of a finding, and where its subject stood before and after."""
         details: dict[str, Any] = {
             "source": finding.source.value,
             "path": relative,
@@ -263,8 +278,16 @@ class LearningService:
             details["confidence"] = finding.confidence
         if kind == ACCEPT and any(fix):
             details["fix"] = {"before": fix[0], "after": fix[1]}
-        self.record_event(root, FeedbackEvent(kind, finding.rule_id, details))
-        return self.verdict(root, finding.rule_id, relative)
+        before = self.verdict(root, finding.rule_id, relative)
+        event = FeedbackEvent(kind, finding.rule_id, details)
+        self.record_event(root, event)
+        return RecordedFeedback(event.id, kind, before, self.verdict(root, finding.rule_id, relative))
+
+    def retract(self, root: Path, recorded: RecordedFeedback, relative: str) -> SubjectVerdict:
+        """Undo one recorded feedback: the log gets a retraction, and the subject stands as before it."""
+        subject = recorded.after.subject
+        self.record_event(root, FeedbackEvent(RETRACT, subject, {"event": recorded.event_id, "action": "undo"}))
+        return self.verdict(root, subject, relative)
 
     def reset(self, subject: str, roots: Iterable[Path] | None = None, *, action: str = "resetLearned") -> str:
         """Forget what was learned about one rule or convention (an event, so the log stays the truth)."""
@@ -359,3 +382,23 @@ def snippet_of(text: str, finding: Finding) -> str:
 
 def _newer(version: int | None, than: int | None) -> bool:
     return version is None or than is None or version > than
+
+
+def _rejections_to_hide(standards: Standards, subject: str, area: str, most: int = 5) -> int | None:
+    """Rejections still needed (in `area`) before the subject is hidden: what the next clicks will do."""
+    if not standards.estimate(subject, area).shown:
+        return None
+    record = standards.records.get(subject)
+    trial = record.copy() if record is not None else SubjectRecord(subject)
+    for needed in range(1, most + 1):
+        trial.total.rejected += 1
+        trial.area(area).rejected += 1
+        what_if = Standards(
+            {subject: trial},
+            prior_strength=standards.prior_strength,
+            threshold=standards.threshold,
+            prior_mean=standards.prior_mean,
+        )
+        if not what_if.estimate(subject, area).shown:
+            return needed
+    return None

@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     merge.add_argument("-o", "--output", type=Path, help="write the merged state here instead of stdout")
     merge.add_argument("--no-examples", action="store_true", help="leave out the examples of both")
     show = sub.add_parser("show", help="what was learned: each rule and convention, its counts and verdict")
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     reset = sub.add_parser("reset", help="forget what was learned about one rule or convention")
     reset.add_argument("subject", help="a rule id (QE205), `convention/<id>` or `model/<category>`")
     for subcommand in (export, imported, merge, show, reset):  # `aqe state show --root X` works too
@@ -95,7 +95,11 @@ def state_command(args: argparse.Namespace) -> int:
             if error is not None:
                 raise StateFileError(error)
             rows = learning.subjects(root)
-            if args.format == "json":
+            if args.format == "markdown":
+                from aqe.app.learning_report import learned_markdown
+
+                print(learned_markdown(learning.learned()), end="")
+            elif args.format == "json":
                 print(json.dumps({"qualityThreshold": threshold, "ewcLambda": strength, "subjects": rows}, indent=2))
             else:
                 for row in rows:

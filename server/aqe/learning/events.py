@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ _MAX_LINE_BYTES = 64 * 1024
 
 # Kinds of event. Learning counts ACCEPT and APPLY as acceptances and REJECT as a rejection; UNDO turns
 # an earlier acceptance of the same subject into a rejection; SUPPRESS ("Ignore here") silences one
-# place only and says nothing about the standard; RESET forgets a subject's history before it.
+# place only and says nothing about the standard; RESET forgets a subject's history before it;
+# RETRACT withdraws one earlier event (its id in `details["event"]`): the user's "Undo".
 ACCEPT = "accept"
 APPLY = "apply"
 REJECT = "reject"
@@ -39,6 +40,7 @@ SUPPRESS = "suppress"
 UNDO = "undo"
 EDIT = "edit"
 RESET = "reset"
+RETRACT = "retract"
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,10 @@ class FeedbackLog:
             log.info("skipped %d unreadable lines of %s", skipped, self.path)
         if newer:
             log.warning("skipped %d events of %s from a newer aqe (format > %d)", newer, self.path, FORMAT_VERSION)
+
+
+def without_retracted(events: Iterable[FeedbackEvent]) -> list[FeedbackEvent]:
+    """The events that still count: a retracted event and the retraction itself are left out."""
+    kept = list(events)
+    retracted = {str(event.details.get("event")) for event in kept if event.kind == RETRACT}
+    return [event for event in kept if event.kind != RETRACT and event.id not in retracted]

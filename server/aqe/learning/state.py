@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aqe.durable import atomic_write_bytes
-from aqe.learning.events import ACCEPT, APPLY, REJECT, RESET, FeedbackEvent, FeedbackLog
+from aqe.learning.events import ACCEPT, APPLY, REJECT, RESET, FeedbackEvent, FeedbackLog, without_retracted
 from aqe.learning.standards import AREAS, PRIOR_MEAN, Counts, Standards, SubjectRecord, fold_events, merge_records
 from aqe.privacy.redaction import redact
 
@@ -330,7 +330,7 @@ class LearningStore:
 
     def compute(self, *, existing_origin: str | None = None) -> StateFile:
         """The whole state: own origin from the log, imported origins (minus subjects reset since)."""
-        events = list(self.log.events())
+        events = without_retracted(self.log.events())
         own_id = existing_origin or self.origin_id(create=bool(events))
         resets = {event.subject: event.at for event in events if event.kind == RESET}
         own = Origin(own_id, self.root.name, len(events), events[-1].at if events else None,

@@ -35,11 +35,20 @@ def _todo(root: Path) -> Finding:
 
 
 def test_one_rejection_keeps_a_rule_shown_and_a_second_hides_it(learning: LearningService, root: Path):
-    first = learning.record_feedback(root, "src/shop/cart.py", _todo(root), "reject")
-    assert (first.rejected, first.shown) == (1, True)
+    first = learning.record_feedback(root, "src/shop/cart.py", _todo(root), "reject").after
+    assert (first.rejected, first.shown, first.rejections_to_hide) == (1, True, 1)
     second = learning.record_feedback(root, "src/shop/cart.py", _todo(root), "reject")
-    assert (second.rejected, second.shown) == (2, False)
+    assert (second.before.shown, second.after.rejected, second.after.shown) == (True, 2, False)
     assert learning.learned()["folders"][0]["hidden"] == ["QE205"]
+
+
+def test_undoing_a_rejection_withdraws_it_and_only_it(learning: LearningService, root: Path):
+    learning.record_feedback(root, "src/shop/cart.py", _todo(root), "reject")
+    second = learning.record_feedback(root, "src/shop/cart.py", _todo(root), "reject")
+    restored = learning.retract(root, second, "src/shop/cart.py")
+    assert (restored.rejected, restored.shown) == (1, True)
+    kinds = [event.kind for event in learning.root_state(root).store.log.events()]
+    assert kinds == ["reject", "reject", "retract"]  # the log keeps everything; the retraction withdraws one
 
 
 def test_reset_brings_a_hidden_rule_back(learning: LearningService, root: Path):

@@ -119,3 +119,11 @@ def test_conventions_lists_the_strong_ones_with_their_evidence(project, capsys):
     assert rows["tests.assertion-style"]["strong"] is True
     assert rows["tests.assertion-style"]["evidence"] == "9 of 10 test files use plain assert"
     assert rows["naming.functions"]["strong"] is False
+
+
+def test_state_show_prints_the_learned_state_as_markdown(project, capsys):
+    _reject(project, "QE205", 3)
+    assert main(["state", "show", "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# What aqe learned")
+    assert "| `QE205` | 0 | 3 | 0 |" in text.split("### Hidden in this workspace")[1]

@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pygls.capabilities import get_capability
 
-from aqe.app.learning import snippet_of
+from aqe.app.learning import RecordedFeedback, SubjectVerdict, snippet_of
+from aqe.app.learning_report import feedback_message, learned_markdown
+from aqe.durable import atomic_write_bytes
 from aqe.findings import Finding, FindingSource, TextEdit
 from aqe.learning.events import ACCEPT, EDIT, REJECT, SUPPRESS, UNDO, FeedbackEvent
 from aqe.learning.filtering import area_of
@@ -47,6 +50,11 @@ EXPORT_STATE_COMMAND = "aqe.exportState"
 IMPORT_STATE_COMMAND = "aqe.importState"
 RESET_LEARNED_COMMAND = "aqe.resetLearned"
 FORCE_LEARN_COMMAND = "aqe.forceLearn"
+UNDO_FEEDBACK_COMMAND = "aqe.undoFeedback"
+OPEN_LEARNED_COMMAND = "aqe.openLearned"
+UNDO_ACTION = "Undo"
+SHOW_LEARNED_ACTION = "Show learned"
+LEARNED_DOCUMENT = "learned.md"
 
 FEEDBACK_DIAGNOSTIC_SOURCES = (DIAGNOSTIC_SOURCE, "coverage", "flaky")
 """The `source` of the diagnostics whose findings take feedback: aqe's review, coverage hints and flaky marks."""
@@ -69,6 +77,14 @@ class Offered:
     after: str = ""
 
 
+@dataclass(frozen=True)
+class _Undoable:
+    """Recorded feedback the user may still take back (from the notification or the undo command)."""
+
+    offered: Offered
+    recorded: RecordedFeedback
+
+
 @dataclass
 class _Applied:
     """An accepted fix, watched for an undo (the old code is back) or an edit (its new code changed)."""
@@ -84,6 +100,7 @@ class LearningFeature:
         self._lock = threading.RLock()
         self._offered: OrderedDict[str, Offered] = OrderedDict()
         self._applied: list[_Applied] = []
+        self._undoable: OrderedDict[str, _Undoable] = OrderedDict()
         self._scanned_for: tuple[tuple[Path, ...], tuple[str, ...], bool] | None = None
 
     @classmethod
@@ -186,22 +203,86 @@ class LearningFeature:
         asked_about = findings_in_context(shown, params, FEEDBACK_DIAGNOSTIC_SOURCES)
         return self.actions_for(uri, document.text, asked_about, document.parsed)
 
-    def record(self, token: str, kind: str) -> Offered:
-        """Record feedback on an offered finding; raises ValueError for a token we never handed out."""
+    def record(self, token: str, kind: str) -> tuple[RecordedFeedback, str]:
+        """Record feedback on an offered finding; raises ValueError for a token we never handed out.
+        Returns what it changed and a token that undoes it."""
         if kind not in (ACCEPT, REJECT, SUPPRESS):
             raise ValueError(f"unknown feedback kind {kind!r} (expected accept, reject or suppress)")
         with self._lock:
             offered = self._offered.get(token)
         if offered is None:
             raise ValueError("aqe did not offer this action (or offered it too long ago); nothing was recorded")
-        self.learning.record_feedback(offered.root, offered.relative, offered.finding, kind,
-                                      snippet=offered.snippet, fix=(offered.before, offered.after))  # fmt: skip
+        fix = (offered.before, offered.after)
+        recorded = self.learning.record_feedback(
+            offered.root, offered.relative, offered.finding, kind, snippet=offered.snippet, fix=fix
+        )
+        undo_token = secrets.token_hex(12)
         with self._lock:
             self._offered.pop(token, None)
+            self._undoable[undo_token] = _Undoable(offered, recorded)
+            while len(self._undoable) > _OFFERED_LIMIT:
+                self._undoable.popitem(last=False)
             if kind == ACCEPT:
                 self._applied.append(_Applied(offered))
                 del self._applied[:-_WATCHED_LIMIT]
-        return offered
+        return recorded, undo_token
+
+    def undo(self, token: str) -> SubjectVerdict:
+        """Take back recorded feedback (once); raises ValueError for a token we never handed out."""
+        with self._lock:
+            undoable = self._undoable.pop(token, None)
+        if undoable is None:
+            raise ValueError("there is no such feedback to undo (it was undone already, or never recorded)")
+        offered = undoable.offered
+        return self.learning.retract(offered.root, undoable.recorded, offered.relative)
+
+    async def tell_user(self, recorded: RecordedFeedback, undo_token: str) -> None:
+        """Say what a rejection did and what the next will do, with Undo and Show learned: the user
+        asked for this change, so it is shown unless notifications are off altogether."""
+        message = feedback_message(recorded, self.learning.settings.threshold)
+        if message is None or self.server.settings.show_notifications == "off":
+            return
+        actions = [types.MessageActionItem(title=UNDO_ACTION), types.MessageActionItem(title=SHOW_LEARNED_ACTION)]
+        params = types.ShowMessageRequestParams(type=types.MessageType.Info, message=f"aqe: {message}", actions=actions)
+        try:
+            choice = await self.server.window_show_message_request_async(params)
+        except Exception as error:  # a client that cannot ask: the message is in the log
+            log.info("%s (the editor did not show it: %s)", message, error)
+            return
+        if choice is None:
+            return
+        if choice.title == UNDO_ACTION:
+            verdict = await asyncio.get_running_loop().run_in_executor(None, self.undo, undo_token)
+            DiagnosticsFeature.of(self.server).settings_changed()
+            state = "shown again" if verdict.shown else "still hidden"
+            self.server.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Info, message=f"aqe: undone; {verdict.subject} is {state}."
+                )
+            )
+        elif choice.title == SHOW_LEARNED_ACTION:
+            await self.open_learned()
+
+    def write_learned(self) -> Path:
+        """The learned state as Markdown in the first folder's aqe folder (beside the feedback log)."""
+        roots = self.server.workspace_roots
+        if not roots:
+            raise ValueError("no workspace folder is open")
+        target = roots[0] / self.server.settings.index_dir / LEARNED_DOCUMENT
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, learned_markdown(self.learning.learned()).encode("utf-8"))
+        return target
+
+    async def open_learned(self) -> dict[str, Any]:
+        """Write what was learned as Markdown and ask the editor to show it (window/showDocument)."""
+        path = await asyncio.get_running_loop().run_in_executor(None, self.write_learned)
+        shown = False
+        if get_capability(self.server.client_capabilities, "window.show_document.support", False):
+            result = await self.server.window_show_document_async(
+                types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
+            )
+            shown = bool(result and result.success)
+        return {"path": str(path), "uri": path.as_uri(), "shown": shown}
 
     def document_changed(self, uri: str) -> None:
         """An accepted fix whose old code is back was undone; one whose new code changed was edited."""
@@ -328,13 +409,29 @@ def register(server: AqeLanguageServer) -> None:
         token, kind = argument.get("token"), argument.get("kind")
         if not isinstance(token, str) or not isinstance(kind, str):
             raise ValueError(f'{RECORD_FEEDBACK_COMMAND} expects [{{"token": "...", "kind": "reject"}}]')
-        offered = await in_thread(feature.record, token, kind)
+        recorded, undo_token = await in_thread(feature.record, token, kind)
         DiagnosticsFeature.of(ls).settings_changed()
-        return {"recorded": kind, "subject": offered.finding.rule_id}
+        ls.run_task(feature.tell_user(recorded, undo_token), "feedback notice")
+        after = recorded.after
+        return {"recorded": kind, "subject": after.subject, "shown": after.shown, "undo": {"token": undo_token}}
+
+    @server.command(UNDO_FEEDBACK_COMMAND)
+    async def undo_feedback(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        token = _object_argument(arguments, UNDO_FEEDBACK_COMMAND).get("token")
+        if not isinstance(token, str):
+            raise ValueError(f'{UNDO_FEEDBACK_COMMAND} expects [{{"token": "..."}}] (from aqe.recordFeedback)')
+        verdict = await in_thread(feature.undo, token)
+        DiagnosticsFeature.of(ls).settings_changed()
+        return {"undone": True, "subject": verdict.subject, "shown": verdict.shown}
+
+    @server.command(OPEN_LEARNED_COMMAND)
+    async def open_learned(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
+        return await feature.open_learned()
 
     @server.command(SHOW_LEARNED_COMMAND)
     async def show_learned(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:
-        return await in_thread(ls.learning.learned)
+        learned = await in_thread(ls.learning.learned)
+        return {**learned, "markdown": learned_markdown(learned)}
 
     @server.command(EXPORT_STATE_COMMAND)
     async def export_state(ls: AqeLanguageServer, *arguments: Any) -> dict[str, Any]:

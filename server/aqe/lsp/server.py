@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -118,14 +118,34 @@ class AqeServerProtocol(AqeProtocol):
         """
         if error.uri is None or error.method not in _DOCUMENT_SYNC_METHODS:
             return
-        from aqe.lsp.features.diagnostics import DiagnosticsFeature
         from aqe.workspace import path_from_uri
 
         server: AqeLanguageServer = self._server  # type: ignore[assignment]
         path = path_from_uri(error.uri)
         detail = "the editor sent it in a message too large to receive"
         server.engine.mark_oversized(error.uri, str(path) if path else error.uri, detail)
-        DiagnosticsFeature.of(server).document_changed(error.uri, immediately=True)
+        server.emit("oversized", error.uri)  # diagnostics show the skip notice on it
+
+
+FeatureT = TypeVar("FeatureT")
+
+
+class FeatureRegistry:
+    """The features of one server, one object per type, each made once on first use.
+
+    Features that need each other ask for it by type (`server.features.get(DiagnosticsFeature, ...)`)
+    and get a typed object: no attributes stuck onto the server, no import of the server's module
+    from a feature's and back.
+    """
+
+    def __init__(self) -> None:
+        self._features: dict[type[Any], Any] = {}
+
+    def get(self, kind: type[FeatureT], make: Callable[[], FeatureT]) -> FeatureT:
+        feature = self._features.get(kind)
+        if feature is None:
+            feature = self._features[kind] = make()
+        return cast(FeatureT, feature)
 
 
 class AqeLanguageServer(LanguageServer):
@@ -148,6 +168,7 @@ class AqeLanguageServer(LanguageServer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._shown_messages: set[str] = set()
         self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        self.features = FeatureRegistry()
         # Features beyond the rules (coverage, flaky tests, the index, test generation) add to the one
         # diagnostics stream and the one code-action handler through these: LSP allows one handler
         # per method.
@@ -217,7 +238,7 @@ class AqeLanguageServer(LanguageServer):
     # --- events between features ---------------------------------------------------------------------
 
     def listen(self, event: str, callback: Callable[..., Any]) -> None:
-        """Be told of a server event: `opened`, `changed`, `saved`, `closed` (with the uri),
+        """Be told of a server event: `opened`, `changed`, `saved`, `closed`, `oversized` (with the uri),
         `settings` (after settings were reloaded), `initialized`, `index-ready` (the first scan of the
         workspace index finished) and `shutdown` (awaited)."""
         self._listeners.setdefault(event, []).append(callback)

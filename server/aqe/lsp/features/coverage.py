@@ -26,8 +26,8 @@ from aqe.coverage.store import CoverageStore
 from aqe.engine import OpenDocument
 from aqe.findings import Finding
 from aqe.llm.types import CancelToken
+from aqe.lsp.commands import GENERATE_TEST_COMMAND
 from aqe.lsp.features.diagnostics import DiagnosticsFeature
-from aqe.lsp.features.testgen import GENERATE_TEST_COMMAND
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.languages import Language

@@ -40,11 +40,7 @@ class DiagnosticsFeature:
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> DiagnosticsFeature:
-        feature = getattr(server, "_aqe_diagnostics", None)
-        if feature is None:
-            feature = cls(server)
-            server._aqe_diagnostics = feature  # type: ignore[attr-defined]
-        return feature
+        return server.features.get(cls, lambda: cls(server))
 
     def use_pull_model(self, pull: bool) -> None:
         self.pull = pull
@@ -204,3 +200,4 @@ def skipped_diagnostics(server: AqeLanguageServer, skipped: FileSkipped) -> list
 def register(server: AqeLanguageServer) -> None:
     feature = DiagnosticsFeature.of(server)
     server.listen("index-ready", feature.refresh_all)  # index-based hints need the finished index
+    server.listen("oversized", lambda uri: feature.document_changed(uri, immediately=True))

@@ -105,11 +105,7 @@ class LearningFeature:
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> LearningFeature:
-        feature = getattr(server, "_aqe_learning", None)
-        if feature is None:
-            feature = cls(server)
-            server._aqe_learning = feature  # type: ignore[attr-defined]
-        return feature
+        return server.features.get(cls, lambda: cls(server))
 
     def root_of(self, uri: str) -> tuple[Path, str] | None:
         path = path_from_uri(uri)

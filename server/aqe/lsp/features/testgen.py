@@ -23,6 +23,7 @@ from aqe.app.indexing import similar_test_texts
 from aqe.app.testgen import TestGenerationService
 from aqe.coverage.gaps import GAP_RULE_ID
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Priority, Prompt, ProviderError
+from aqe.lsp.commands import GENERATE_TEST_COMMAND
 from aqe.lsp.convert import position_argument
 from aqe.lsp.progress import Progress
 from aqe.lsp.server import AqeLanguageServer
@@ -34,7 +35,6 @@ from aqe.workspace import path_from_uri
 
 log = logging.getLogger(__name__)
 
-GENERATE_TEST_COMMAND = "aqe.generateTest"
 _MODEL_CALL_TIMEOUT_S = 120.0
 
 

@@ -8,17 +8,9 @@ import json
 import subprocess
 import sys
 
+import lsp_session as session
 import pytest
 import pytest_lsp
-from lsp_session import (
-    SERVER_CONFIG,
-    codes,
-    copy_workspace,
-    diagnostics_for,
-    open_file,
-    server_environment,
-    start_session,
-)
 from pytest_lsp import LanguageClient
 
 from aqe.learning.events import FeedbackEvent, FeedbackLog
@@ -34,9 +26,9 @@ MORE_TESTS = """
 """
 
 
-@pytest_lsp.fixture(config=SERVER_CONFIG, params=["push", "pull"])
+@pytest_lsp.fixture(config=session.SERVER_CONFIG, params=["push", "pull"])
 async def client(lsp_client: LanguageClient, request):
-    root = copy_workspace("learning", request.getfixturevalue("tmp_path"))
+    root = session.copy_workspace("learning", request.getfixturevalue("tmp_path"))
     legacy = root / "tests" / "test_legacy.py"
     legacy.write_text(legacy.read_text() + MORE_TESTS)
     log = FeedbackLog(root / ".aqe" / "feedback.jsonl")
@@ -44,7 +36,7 @@ async def client(lsp_client: LanguageClient, request):
         log.record(FeedbackEvent("reject", "QE205", {"area": "tests", "source": "rule", "path": "tests/test_x.py"}))
     lsp_client.mode = request.param  # type: ignore[attr-defined]
     lsp_client.root = root  # type: ignore[attr-defined]
-    await start_session(lsp_client, root, request.param)
+    await session.start_session(lsp_client, root, request.param)
     yield
     await lsp_client.shutdown_session()
 
@@ -52,7 +44,7 @@ async def client(lsp_client: LanguageClient, request):
 def _analyze(root, path) -> list[tuple[str, int, int, str]]:
     command = [sys.executable, "-m", "aqe", "analyze", "--conventions", "--format", "json", "--fail-on", "never"]
     done = subprocess.run(
-        [*command, str(path)], cwd=root, env=server_environment(), capture_output=True, text=True, check=True
+        [*command, str(path)], cwd=root, env=session.server_environment(), capture_output=True, text=True, check=True
     )
     findings = json.loads(done.stdout)["findings"]
     return sorted(
@@ -62,8 +54,10 @@ def _analyze(root, path) -> list[tuple[str, int, int, str]]:
 
 async def test_the_editor_and_aqe_analyze_report_the_same_findings_for_a_file(client):
     path = client.root / "tests" / "test_legacy.py"
-    uri = open_file(client, path)
-    diagnostics = await diagnostics_for(client, uri, client.mode, until=lambda d: CONVENTION in codes(d), timeout=30)
+    uri = session.open_file(client, path)
+    diagnostics = await session.diagnostics_for(
+        client, uri, client.mode, until=lambda d: CONVENTION in session.codes(d), timeout=30
+    )
     in_editor = sorted((str(d.code), d.range.start.line, d.range.start.character, d.message) for d in diagnostics)
     assert {"QE202", CONVENTION} <= {row[0] for row in in_editor}
     assert "QE205" not in {row[0] for row in in_editor}  # hidden by what the team rejected

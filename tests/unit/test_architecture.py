@@ -42,9 +42,9 @@ def test_a_feature_that_imports_a_front_door_breaks_the_contract(tmp_path: Path)
 
 OVERSIZED_TODAY = {
     # Modules over the 500-line rule when it came in, with the size they may not grow past; each is to
-    # be split (config.py's declarations into a table, the model stack, the index store, the CLI).
-    "config.py": 1421, "index/store.py": 800, "llm/llama_worker.py": 786, "llm/local.py": 694,
-    "lsp/transport/protocol.py": 684, "lsp/features/learning.py": 568, "llm/router.py": 555,
+    # be split (the model stack, the index store, the CLI).
+    "index/store.py": 800, "llm/llama_worker.py": 786, "llm/local.py": 694,
+    "lsp/transport/protocol.py": 684, "llm/router.py": 555,
     "llm/openai_compatible.py": 550, "testgen/generate.py": 543, "privacy/redaction.py": 509,
     "testgen/values.py": 502,
 }  # fmt: skip

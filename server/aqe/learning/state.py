@@ -185,7 +185,7 @@ class StateFile:
     @classmethod
     def from_json(cls, data: Any) -> StateFile:
         if not isinstance(data, Mapping) or data.get("format") != STATE_FORMAT:
-            raise StateFileError(f"not an aqe learning state (expected \"format\": \"{STATE_FORMAT}\")")
+            raise StateFileError(f'not an aqe learning state (expected "format": "{STATE_FORMAT}")')
         version = data.get("version")
         if not isinstance(version, int) or version < 1:
             raise StateFileError(f"unknown state version {version!r}")

@@ -252,8 +252,7 @@ def report(results: dict[str, Any]) -> str:
         ]  # fmt: skip
         header = ("texts", "count", "mean chars", "cold embeds/s", "warm embeds/s", "warm vs 140K claim")
         parts.append(markdown_table(header, rows))
-    if "search" in results:
-        s = results["search"]
+    for s in results.get("search", []):
         parts.append(
             f"{s['vectors']} vectors, {s['queries']} held-out queries, k=10, params {s['params']}, "
             f"build s {s['build_s']}"
@@ -311,6 +310,12 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--hnsw",
+        nargs="+",
+        metavar="M:EFC:EF",
+        help="search with these graph parameters instead of the defaults (compare several in one run)",
+    )
     parser.add_argument("--child-stdlib", nargs=2, metavar=("ROOT", "INDEX_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_stdlib:
@@ -322,7 +327,10 @@ def main() -> None:
     if "embed" in args.only:
         results["embed"] = bench_embed(texts)
     if "search" in args.only:
-        results["search"] = bench_search(records[: args.units], texts[: args.units], args.queries, HnswParams())
+        choices = [HnswParams(*map(int, spec.split(":"))) for spec in args.hnsw] if args.hnsw else [HnswParams()]
+        results["search"] = [
+            bench_search(records[: args.units], texts[: args.units], args.queries, params) for params in choices
+        ]
     if "stdlib" in args.only:
         results["stdlib"] = bench_stdlib()
     print(report(results))

@@ -292,13 +292,13 @@ class CoreSettings:
         ),
     )
     hnsw_ef_construction: int = field(
-        default=200,
+        default=100,
         metadata=_meta(
             "HNSW candidate list size while building the index.", _INDEX, minimum=10, maximum=2000, implemented=True
         ),
     )
     hnsw_ef_search: int = field(
-        default=200,
+        default=300,
         metadata=_meta(
             "HNSW candidate list size while querying the index.", _INDEX, minimum=10, maximum=2000, implemented=True
         ),

@@ -23,6 +23,7 @@ from aqe.config import Settings
 from aqe.findings import Position
 from aqe.index.embedders import HASHING_EMBEDDER, Embedder, HashingCodeEmbedder, ModelEmbedder
 from aqe.index.knowledge import KNOWLEDGE_KIND, LoadedKnowledge, load_knowledge
+from aqe.index.pipeline import BackgroundInserts
 from aqe.index.records import (
     SOURCE_CATEGORY,
     TESTS_CATEGORY,
@@ -191,10 +192,11 @@ class WorkspaceIndex:
         seen_paths: set[str] = set()
         pending: list[PreparedRecord] = []
         last_progress = 0.0
-        with self._write_lock:
+        with self._write_lock, BackgroundInserts(store) as inserts:
+            indexed = store.paths()
             for number, path in enumerate(files, start=1):
                 if cancel is not None and cancel.is_set():
-                    self._flush(pending, report)
+                    self._flush(pending, report, inserts)
                     raise ScanCancelled(f"indexing cancelled after {number - 1} of {total} files")
                 relative = self.relative_path(path)
                 if relative is None:
@@ -207,19 +209,22 @@ class WorkspaceIndex:
                     report.removed += store.delete_path(relative)
                     continue
                 report.bytes_read += len(text)
-                update = self._stage_text(relative, text, language_for_path(str(path)), pending)
+                update = self._stage_text(
+                    relative, text, language_for_path(str(path)), pending, known_path=relative in indexed
+                )
                 report.units += update.units
                 report.moved += update.moved
                 report.removed += update.removed
                 if update.embedded or update.removed:
                     report.files_changed += 1
                 if len(pending) >= _EMBED_BATCH:
-                    self._flush(pending, report)
+                    self._flush(pending, report, inserts)
                 now = time.monotonic()
                 if progress is not None and (now - last_progress >= _PROGRESS_EVERY_S or number == total):
                     last_progress = now
                     progress(number, total, relative)
-            self._flush(pending, report)
+            self._flush(pending, report, inserts)
+            inserts.wait()
             if paths is None:
                 for gone in store.paths() - seen_paths:
                     if gone.startswith("builtin:") or self._is_knowledge_source(gone):
@@ -282,18 +287,26 @@ class WorkspaceIndex:
         return removed
 
     def _stage_text(
-        self, relative: str, text: str, language: Language | None, pending: list[PreparedRecord]
+        self,
+        relative: str,
+        text: str,
+        language: Language | None,
+        pending: list[PreparedRecord],
+        *,
+        known_path: bool = True,
     ) -> FileUpdate:
         """Parse, compare content hashes with the store, and queue only changed units for embedding;
-        moved units get their new metadata at once, vanished ones are deleted."""
+        moved units get their new metadata at once, vanished ones are deleted. `known_path=False` (a
+        file the store has never seen) skips the look-ups, which would wait on a running insert."""
         store = self._store()
         if language is None:
             return FileUpdate(0, 0, 0, 0)
         document = ParsedDocument.parse(relative, text, language)
         prepared = records_for_document(document, relative)
-        known = {record.key: record for record in store.records(path=relative)}
+        known = {record.key: record for record in store.records(path=relative)} if known_path else {}
         fresh = {item.record.key for item in prepared}
-        removed = store.delete([key for key in known if key not in fresh])
+        stale = [key for key in known if key not in fresh]
+        removed = store.delete(stale) if stale else 0
         changed: list[PreparedRecord] = []
         moved: list[IndexRecord] = []
         for item in prepared:
@@ -302,15 +315,22 @@ class WorkspaceIndex:
                 changed.append(item)
             elif stored != item.record:
                 moved.append(item.record)
-        store.update_metadata(moved)
+        if moved:
+            store.update_metadata(moved)
         pending += changed
         return FileUpdate(embedded=len(changed), moved=len(moved), removed=removed, units=len(prepared))
 
-    def _flush(self, pending: list[PreparedRecord], report: ScanReport) -> None:
+    def _flush(
+        self, pending: list[PreparedRecord], report: ScanReport, inserts: BackgroundInserts | None = None
+    ) -> None:
         if not pending:
             return
         vectors = self.embedder.embed([item.embedding_text for item in pending])
-        self._store().upsert([item.record for item in pending], vectors)
+        records = [item.record for item in pending]
+        if inserts is None:
+            self._store().upsert(records, vectors)
+        else:
+            inserts.submit(records, vectors)
         report.embedded += len(pending)
         pending.clear()
 

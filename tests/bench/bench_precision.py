@@ -109,7 +109,7 @@ def main() -> int:
         shown_judged = c["shown TRUE"] + c["shown FALSE"]
         shown_precision = f"{c['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-"
         rows.append([rule, c["findings"], labelled, c["TRUE"], c["FALSE"], c["DEBATABLE"], precision, debatable,
-                     c["shown"], shown_precision])  # fmt: skip
+                     c["shown"], shown_precision, _share(c["shown DEBATABLE"], shown_judged)])  # fmt: skip
     totals = Counter()
     for c in per_rule.values():
         totals.update(c)
@@ -118,9 +118,10 @@ def main() -> int:
     rows.append(["all", totals["findings"], judged + totals["DEBATABLE"], totals["TRUE"], totals["FALSE"],
                  totals["DEBATABLE"], f"{totals['TRUE'] / judged:.2f}" if judged else "-",
                  f"{totals['DEBATABLE'] / (judged + totals['DEBATABLE']):.0%}" if judged else "-",
-                 totals["shown"], f"{totals['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-"])  # fmt: skip
+                 totals["shown"], f"{totals['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-",
+                 _share(totals["shown DEBATABLE"], shown_judged)])  # fmt: skip
     header = ["rule", "findings", "labelled", "TRUE", "FALSE", "DEBATABLE", "precision", "debatable",
-              "above hint", "precision above hint"]  # fmt: skip
+              "above hint", "precision above hint", "debatable above hint"]  # fmt: skip
     print(markdown_table(header, rows))
     extra_rows = test_rule_table(labels, seen, dump)
     stale = sorted(set(labels) - seen)
@@ -141,6 +142,11 @@ def main() -> int:
                   "test_rule_rows": extra_rows}  # fmt: skip
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
+
+
+def _share(debatable: int, judged: int) -> str:
+    """DEBATABLE among the labelled findings shown above hint (what a user reads as a warning)."""
+    return f"{debatable / (debatable + judged):.0%}" if debatable + judged else "-"
 
 
 def chances(tree: Path) -> Counter[str]:

@@ -9,7 +9,6 @@ coroutines follows the project's own configuration and conftest.py files.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from aqe.review.rules.python_test_shapes import (
     _test_functions,
     _TestFunction,
 )
+from aqe.review.stat_cache import StatCache
 
 # --- QE109 broad-raises-block ------------------------------------------------------------------------
 
@@ -175,27 +175,11 @@ def _class_may_await(cls: Node) -> bool:
     return False
 
 
-_conftest_lock = threading.Lock()
-_conftest_cache: dict[Path, tuple[int, int, bool]] = {}
+def _mentions_a_runner(_: Path, text: str) -> bool:
+    return any(sign in text for sign in _CONFTEST_SIGNS)
 
 
-def _conftest_may_await(path: Path) -> bool:
-    try:
-        stat = path.stat()
-    except OSError:
-        return False
-    with _conftest_lock:
-        cached = _conftest_cache.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    found = any(sign in text for sign in _CONFTEST_SIGNS)
-    with _conftest_lock:
-        _conftest_cache[path] = (stat.st_mtime_ns, stat.st_size, found)
-    return found
+_conftest_signs: StatCache[bool] = StatCache(_mentions_a_runner, missing=False)
 
 
 def _project_awaits(document_path: str, collection: PytestCollection, document_text: str) -> bool:
@@ -207,7 +191,7 @@ def _project_awaits(document_path: str, collection: PytestCollection, document_t
         return False
     for depth, directory in enumerate(file.parents):
         conftest = directory / "conftest.py"
-        if conftest != file and conftest.is_file() and _conftest_may_await(conftest):
+        if conftest != file and conftest.is_file() and _conftest_signs.get(conftest):
             return True
         if directory == collection.rootdir or (collection.rootdir is None and depth >= 3):
             return False

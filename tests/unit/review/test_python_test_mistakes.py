@@ -150,6 +150,7 @@ def test_qe106_reports_assert_true_with_a_literal_expected_value() -> None:
     )
     first, second = run(AssertTrueWithExpectedValue, doc)
     assert "failure message" in first.message
+    assert first.fix is None  # two literals: the call under test is what is missing
     text, after = fixed(AssertTrueWithExpectedValue, doc, second)
     assert "self.assertEqual(len(mi.take(3, range(10))), 3)" in text
     assert len(after) == 1  # the first one is left for a person

@@ -173,6 +173,11 @@ def _looks_like_expected_value(node: Node) -> bool:
     return name.lower().startswith(("expected", "expect_", "want"))
 
 
+def _is_literal(node: Node) -> bool:
+    """`assertTrue([1, True], [1.0, 1j])` lost the call under test: assertEqual would compare two literals."""
+    return not any(n.type in ("identifier", "call", "attribute", "subscript") for n in walk(node))
+
+
 class AssertTrueWithExpectedValue(Rule):
     info = RuleInfo(
         id="QE106",
@@ -186,7 +191,8 @@ class AssertTrueWithExpectedValue(Rule):
             "`self.assertEqual(result, 3)`. Reported when the second argument is a number, a "
             "constant, a container literal or a name starting with `expected`/`want`; a string or any "
             "other expression is taken as the message it is meant to be. The quick fix turns "
-            "`assertTrue` into `assertEqual`; `assertFalse` has no fix, as its intent is unclear."
+            "`assertTrue` into `assertEqual`; `assertFalse` has no fix, as its intent is unclear, nor has a "
+            "first argument that is itself a literal (the call under test is missing, not the comparison)."
         ),
         has_fix=True,
     )
@@ -205,7 +211,7 @@ class AssertTrueWithExpectedValue(Rule):
             replacement = _TRUTH_ASSERTIONS[method]
             fix = None
             attribute = callee.child_by_field_name("attribute") if callee is not None else None
-            if replacement is not None and attribute is not None:
+            if replacement is not None and attribute is not None and not _is_literal(args[0]):
                 edit = ctx.edit(attribute.start_byte, attribute.end_byte, replacement)
                 fix = Fix(title=f"Use self.{replacement}", edits=(edit,))
             yield ctx.report(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -23,10 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_support import machine, markdown_table
-from precision_corpus import corpus_trees
+from precision_corpus import corpus_trees, test_rule_trees
 
 LABELS = Path(__file__).with_name("precision_labels.tsv")
 VERDICTS = ("TRUE", "FALSE", "DEBATABLE")
+TEST_RULES = frozenset({"QE105", "QE106", "QE107", "QE108", "QE109", "QE110", "QE111"})
+"""The rules also measured on the mock- and async-heavy trees of `test_rule_trees()`."""
 BIN = Path(sys.executable).parent
 
 
@@ -106,7 +109,7 @@ def main() -> int:
         shown_judged = c["shown TRUE"] + c["shown FALSE"]
         shown_precision = f"{c['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-"
         rows.append([rule, c["findings"], labelled, c["TRUE"], c["FALSE"], c["DEBATABLE"], precision, debatable,
-                     c["shown"], shown_precision])  # fmt: skip
+                     c["shown"], shown_precision, _share(c["shown DEBATABLE"], shown_judged)])  # fmt: skip
     totals = Counter()
     for c in per_rule.values():
         totals.update(c)
@@ -115,10 +118,12 @@ def main() -> int:
     rows.append(["all", totals["findings"], judged + totals["DEBATABLE"], totals["TRUE"], totals["FALSE"],
                  totals["DEBATABLE"], f"{totals['TRUE'] / judged:.2f}" if judged else "-",
                  f"{totals['DEBATABLE'] / (judged + totals['DEBATABLE']):.0%}" if judged else "-",
-                 totals["shown"], f"{totals['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-"])  # fmt: skip
+                 totals["shown"], f"{totals['shown TRUE'] / shown_judged:.2f}" if shown_judged else "-",
+                 _share(totals["shown DEBATABLE"], shown_judged)])  # fmt: skip
     header = ["rule", "findings", "labelled", "TRUE", "FALSE", "DEBATABLE", "precision", "debatable",
-              "above hint", "precision above hint"]  # fmt: skip
+              "above hint", "precision above hint", "debatable above hint"]  # fmt: skip
     print(markdown_table(header, rows))
+    extra_rows = test_rule_table(labels, seen, dump)
     stale = sorted(set(labels) - seen)
     lost = Counter(labels[key].verdict for key in stale)
     print(f"\nlabelled findings no longer reported: {len(stale)} ({dict(lost)})")
@@ -133,9 +138,63 @@ def main() -> int:
         args.dump.write_text("\n".join(dump) + "\n", encoding="utf-8")
     if args.json:
         result = {"rows": [dict(zip(header, row, strict=True)) for row in rows], "aqe_seconds": aqe_total,
-                  "ruff_seconds": ruff_total, "stale_labels": stale, "machine": machine("ruff")}  # fmt: skip
+                  "ruff_seconds": ruff_total, "stale_labels": stale, "machine": machine("ruff"),
+                  "test_rule_rows": extra_rows}  # fmt: skip
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
+
+
+def _share(debatable: int, judged: int) -> str:
+    """DEBATABLE among the labelled findings shown above hint (what a user reads as a warning)."""
+    return f"{debatable / (debatable + judged):.0%}" if debatable + judged else "-"
+
+
+def chances(tree: Path) -> Counter[str]:
+    """What the test rules had to judge in a tree (collected tests, coroutine tests, mock assertions,
+    `raises(Exception)`): a rule that stays silent there has passed over that many real shapes."""
+    from aqe.parsing.document import ParsedDocument
+    from aqe.parsing.languages import Language
+    from aqe.review.rules.base import RuleContext
+    from aqe.review.rules.python_test_mistakes import MOCK_ASSERTIONS
+    from aqe.review.rules.python_test_shapes import _test_functions
+
+    mock_call = re.compile(r"\.(?:" + "|".join(sorted(MOCK_ASSERTIONS)) + r")\(")
+    counts: Counter[str] = Counter()
+    for path in tree.rglob("*.py"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        tests = _test_functions(RuleContext(ParsedDocument.parse(str(path), text, Language.PYTHON)))
+        counts["tests"] += len(tests)
+        counts["async tests"] += sum(1 for t in tests if t.node.children and t.node.children[0].type == "async")
+        counts["mock assertions"] += len(mock_call.findall(text))
+        counts["raises(Exception)"] += len(re.findall(r"raises\((?:Base)?Exception\b", text))
+    return counts
+
+
+def test_rule_table(labels: dict[str, Labelled], seen: set[str], dump: list[str]) -> list[list[object]]:
+    """QE105-QE111 on the extra trees: those rules' findings only, labelled in the same file."""
+    per_rule: dict[str, Counter[str]] = defaultdict(Counter)
+    seen_shapes: Counter[str] = Counter()
+    for project, tree in test_rule_trees().items():
+        seen_shapes.update(chances(tree))
+        findings, _ = analyse(project, tree)
+        for finding in findings:
+            if finding["ruleId"] not in TEST_RULES:
+                continue
+            key = str(finding["key"])
+            seen.add(key)
+            label = labels.get(key)
+            per_rule[str(finding["ruleId"])][label.verdict if label else "unlabelled"] += 1
+            dump.append(f"{key}\t{label.verdict if label else ''}\t{finding['message']}")
+    rows: list[list[object]] = []
+    for rule in sorted(TEST_RULES):
+        c = per_rule[rule]
+        judged = c["TRUE"] + c["FALSE"]
+        rows.append([rule, sum(c.values()), c["TRUE"], c["FALSE"], c["DEBATABLE"], c["unlabelled"],
+                     f"{c['TRUE'] / judged:.2f}" if judged else "-"])  # fmt: skip
+    print(f"\n{len(test_rule_trees())} mock- and async-heavy projects, test rules only:\n")
+    print(markdown_table(["rule", "findings", "TRUE", "FALSE", "DEBATABLE", "unlabelled", "precision"], rows))
+    print(f"shapes judged there: {dict(seen_shapes)}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -35,6 +35,20 @@ CORPUS: tuple[str, ...] = (
     "typer==0.12.5",  # CLI framework
 )
 
+TEST_RULE_CORPUS: tuple[str, ...] = (
+    # Suites full of mocks and coroutine tests, where QE105-QE111 have the most to get wrong: only the
+    # findings of those rules are counted here (the other rules' findings on these trees are unlabelled).
+    "asgiref==3.8.1",  # sync/async adapters, pytest-asyncio marks
+    "tenacity==9.0.0",  # retrying, async tests run by its own decorator
+    "pytest-mock==3.14.0",  # the mocker fixture, mock assertions everywhere
+    "anyio==4.6.0",  # anyio's own pytest plugin, pytestmark and anyio_backend
+    "structlog==24.4.0",  # logging, asyncio tests
+    "responses==0.25.3",  # HTTP mocking, call assertions
+    "freezegun==1.5.1",  # time mocking, unittest and pytest
+    "pytest-asyncio==0.24.0",  # the asyncio plugin itself: every mode and mark
+    "aiosqlite==0.20.0",  # IsolatedAsyncioTestCase suite
+)
+
 
 NPM_CORPUS: tuple[str, ...] = (
     # Most npm tarballs leave their tests out; these five ship them (all tape suites).
@@ -94,7 +108,12 @@ def corpus_trees() -> dict[str, Path]:
     return trees
 
 
+def test_rule_trees() -> dict[str, Path]:
+    """The extra trees on which only QE105-QE111 are measured."""
+    return {project_name(r): fetch(r) for r in TEST_RULE_CORPUS}
+
+
 if __name__ == "__main__":
-    for name, tree in corpus_trees().items():
+    for name, tree in {**corpus_trees(), **test_rule_trees()}.items():
         tests = sum(1 for p in tree.rglob("*") if p.suffix in (".py", ".js", ".ts") and "test" in p.name)
         print(f"{name:22} {tree}  ({tests} test files)")

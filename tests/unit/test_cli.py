@@ -115,7 +115,8 @@ def test_rules_lists_every_rule_as_json(capsys):
     assert main(["rules", "--format", "json"]) == 0
     rules = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rules] == [
-        "QE101", "QE102", "QE103", "QE104", "QE201", "QE202", "QE203", "QE204", "QE205", "QE301", "QE302", "QE303"
+        "QE101", "QE102", "QE103", "QE104", "QE105", "QE106", "QE107", "QE108", "QE109", "QE110", "QE111",
+        "QE201", "QE202", "QE203", "QE204", "QE205", "QE301", "QE302", "QE303",
     ]  # fmt: skip
     assert all(r["summary"] and r["rationale"] for r in rules)
 

@@ -42,6 +42,9 @@ class PytestCollection:
     testpaths: tuple[str, ...] = ()
     norecursedirs: tuple[str, ...] = DEFAULT_NORECURSEDIRS
     rootdir: Path | None = None
+    async_runners: frozenset[str] = frozenset()
+    """Plugins the configuration turns on for every `async def` test: "asyncio" (asyncio_mode = auto,
+    in the ini or in addopts) and "trio" (trio_mode = true); marks are read from the test itself."""
 
     def collects_file(self, path: str) -> bool:
         """Whether `pytest` run without arguments in the root directory would collect this module."""
@@ -122,6 +125,18 @@ def _options_from(path: Path) -> dict[str, object] | None:
     return dict(parser.items(section))
 
 
+def _async_runners(options: dict[str, object]) -> frozenset[str]:
+    """pytest-asyncio's auto mode and pytest-trio's trio mode await every coroutine test unmarked."""
+    runners: set[str] = set()
+    addopts = " ".join(_as_list(options.get("addopts")) or ())
+    asyncio_mode = str(options.get("asyncio_mode", "")).strip().lower()
+    if asyncio_mode == "auto" or "--asyncio-mode=auto" in addopts or "--asyncio-mode auto" in addopts:
+        runners.add("asyncio")
+    if str(options.get("trio_mode", "")).strip().lower() in ("true", "1", "yes", "on"):
+        runners.add("trio")
+    return frozenset(runners)
+
+
 _cache_lock = threading.Lock()
 _parsed: dict[Path, tuple[int, int, PytestCollection | None]] = {}
 
@@ -145,6 +160,7 @@ def _collection_from(path: Path) -> PytestCollection | None:
             testpaths=_as_list(options.get("testpaths")) or (),
             norecursedirs=_as_list(options.get("norecursedirs")) or DEFAULT_NORECURSEDIRS,
             rootdir=path.parent,
+            async_runners=_async_runners(options),
         )
     with _cache_lock:
         _parsed[path] = (stat.st_mtime_ns, stat.st_size, collection)

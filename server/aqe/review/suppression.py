@@ -38,6 +38,8 @@ EQUIVALENT_SUPPRESSIONS: dict[str, Equivalents] = {
         noqa=("BLE001", "S110", "S112", "E722", "SIM105"),
         pylint=("broad-except", "broad-exception-caught", "bare-except", "W0703", "W0718", "W0702"),
     ),
+    "QE107": Equivalents(noqa=("F631",), pylint=("assert-on-tuple", "W0199")),
+    "QE109": Equivalents(noqa=("PT011", "PT012")),
     "QE201": Equivalents(
         noqa=("BLE001", "S110", "S112", "E722", "SIM105"),
         pylint=("broad-except", "broad-exception-caught", "bare-except", "W0703", "W0718", "W0702"),

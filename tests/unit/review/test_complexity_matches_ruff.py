@@ -145,3 +145,26 @@ def test_the_extended_count_is_wider_where_boolean_operators_and_comprehensions_
     extended = _aqe_complexities(ComplexityCounting.EXTENDED)
     assert extended["_deserialize"] > ruff["_deserialize"]
     assert extended["_parse_tokens"] > ruff["_parse_tokens"]
+
+
+def _function_with_branches(decisions: int) -> str:
+    """A dispatch with `decisions` elif arms: McCabe count 1 + decisions."""
+    arms = "\n".join(f"    {'if' if i == 0 else 'elif'} kind == {i}:\n        return {i}" for i in range(decisions))
+    return f"def dispatch(kind):\n{arms}\n    return None\n"
+
+
+def test_counts_just_over_the_threshold_are_hints_and_clear_excess_is_a_warning() -> None:
+    from aqe.review.confidence import LOW_CONFIDENCE
+    from aqe.review.rules.base import RuleContext
+    from aqe.review.rules.complexity import AGREED_MARGIN, TooComplex
+
+    def finding_for(complexity: int):
+        doc = ParsedDocument.parse("src/dispatch.py", _function_with_branches(complexity - 1), Language.PYTHON)
+        [finding] = TooComplex().check(RuleContext(doc))
+        assert f"complexity of {complexity} " in finding.message
+        return finding
+
+    for taste in range(11, 10 + AGREED_MARGIN):
+        assert finding_for(taste).confidence < LOW_CONFIDENCE, taste
+    assert finding_for(10 + AGREED_MARGIN).confidence >= LOW_CONFIDENCE
+    assert finding_for(25).confidence > finding_for(15).confidence

@@ -10,7 +10,6 @@ class, conftest.py files up to the project root) two levels deep. A test whose d
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from aqe.review.rules.python_test_shapes import (
     _test_functions,
     _TestFunction,
 )
+from aqe.review.stat_cache import StatCache
 
 _RAISING_PYTEST_CALLS = frozenset({"pytest.raises", "pytest.warns", "pytest.fail", "pytest.deprecated_call"})
 _ASSERTION_WORDS = ("assert", "check", "verify", "expect")
@@ -137,30 +137,14 @@ def _reaches(body: Node, function: Node, functions: set[str] | frozenset[str], m
     return bool(called & functions or called_methods & methods or _parameters(function) & functions)
 
 
-_module_lock = threading.Lock()
-_module_cache: dict[Path, tuple[int, int, frozenset[str]]] = {}
-
-
-def _module_checkers(path: Path) -> frozenset[str]:
-    """Names of the functions and fixtures in one test-support module that check something (cached by
-    modification time: the server asks on every keystroke)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return frozenset()
-    with _module_lock:
-        cached = _module_cache.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        text = ""
+def _checkers_in(path: Path, text: str) -> frozenset[str]:
+    """Names of the functions and fixtures in one test-support module that check something."""
     root = ParsedDocument.parse(str(path), text, Language.PYTHON).tree.root_node
-    found = frozenset(_asserting_definitions(root, _import_map(root), frozenset())[0])
-    with _module_lock:
-        _module_cache[path] = (stat.st_mtime_ns, stat.st_size, found)
-    return found
+    return frozenset(_asserting_definitions(root, _import_map(root), frozenset())[0])
+
+
+_module_checkers_cache: StatCache[frozenset[str]] = StatCache(_checkers_in, missing=frozenset())
+_module_checkers = _module_checkers_cache.get
 
 
 def conftest_checkers(document_path: str) -> frozenset[str]:

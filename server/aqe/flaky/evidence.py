@@ -318,6 +318,8 @@ class _Reader:
         categories = [c for c, patterns in _CALLS if any(_matches(qualified, p) for p in patterns)]
         if "." in callee and callee.rsplit(".", 1)[1] in _PATH_IO and callee.split(".")[0] not in ("self",):
             categories.append(Category.FILES)
+        if callee.rsplit(".", 1)[-1] in ("wait", "join", "result", "get") and _has_timeout(node):
+            categories.append(Category.SLEEP)  # an Event, thread, future or queue waited on for a fixed time
         if Category.SLEEP in categories:
             sleep_args.update(n.start_byte for n in _walk(node) if n is not node)
         for category in categories:
@@ -425,6 +427,14 @@ def _closed(call: Node) -> bool:
             return f"{name}.close()" in _text(scope)
         parent = parent.parent
     return False
+
+
+def _has_timeout(call: Node) -> bool:
+    arguments = call.child_by_field_name("arguments")
+    return arguments is not None and any(
+        child.type == "keyword_argument" and _text(child.child_by_field_name("name")) == "timeout"
+        for child in arguments.named_children
+    )
 
 
 def _is_float_equality(node: Node) -> bool:

@@ -19,6 +19,8 @@ from aqe.flaky.history import HistoryRow
 from aqe.flaky.scoring import OrderEvidence, OrderKind
 
 BISECT_KIND = "bisect"
+CONFIRMATIONS = 2
+"""Runs of the final pair (culprit, then the test) that must all show the effect."""
 
 RunOrder = Callable[[Sequence[str]], bool | None]
 """Runs these tests in this order; the last one's outcome: True failed, False passed, None not run."""
@@ -53,7 +55,8 @@ def bisect_culprit(victim: str, preceding: Sequence[str], fails_alone: bool, run
             candidates = second
         else:
             return BisectResult(victim, None, runs, not fails_alone)
-    if candidates and flips(candidates):
+    # The pair must flip every time: a test that fails at random can flip one run by chance.
+    if candidates and all(flips(candidates) for _ in range(CONFIRMATIONS)):
         return BisectResult(victim, candidates[0], runs, not fails_alone)
     return BisectResult(victim, None, runs, not fails_alone)
 
@@ -73,11 +76,14 @@ def bisected_order(test_id: str, rows: Sequence[HistoryRow]) -> OrderEvidence | 
         return None  # its runs alone disagree: order is not what decides
     fails_alone = alone_failed.pop()
     searched = [r for report in reports.values() for r in report if r.test_id == test_id]
-    for report_id in sorted(reports, reverse=True):
-        report = sorted(reports[report_id], key=lambda r: r.ordinal)
-        if len(report) != 2 or report[1].test_id != test_id or report[1].outcome.is_failure == fails_alone:
+    pairs: dict[str, list[bool]] = defaultdict(list)  # culprit -> did each pair run show the effect
+    for report in reports.values():
+        ordered = sorted(report, key=lambda r: r.ordinal)
+        if len(ordered) == 2 and ordered[1].test_id == test_id:
+            pairs[ordered[0].test_id].append(ordered[1].outcome.is_failure != fails_alone)
+    for culprit, effects in pairs.items():
+        if len(effects) < CONFIRMATIONS or not all(effects):
             continue
-        culprit = report[0].test_id
         runs = len(searched)
         if fails_alone:
             return OrderEvidence(

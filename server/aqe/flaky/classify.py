@@ -151,16 +151,16 @@ def _failure_causes(failure: FailureFacts) -> list[tuple[RootCause, float, str]]
     short = exception.rsplit(".", 1)[-1]
     modules = failure.modules
     through = [m for m in modules if m in _NETWORK_MODULES]
-    if (
+    if failure.errno in _FILE_LIMIT_ERRNOS:
+        found.append((RootCause.RESOURCE_LEAK, 4.0, f"it fails with {exception} errno {failure.errno} (no file "
+                                                    "descriptors left)"))  # fmt: skip
+    elif (
         exception in _NETWORK_EXCEPTIONS
         or short in _NETWORK_EXCEPTIONS
         or (through and short.endswith(("Error", "timeout", "Timeout")))
     ):
         path = f" through {', '.join(dict.fromkeys(through))}" if through else ""
         found.append((RootCause.NETWORK, 4.0, f"it fails with {exception}{path}"))
-    elif failure.errno in _FILE_LIMIT_ERRNOS:
-        found.append((RootCause.RESOURCE_LEAK, 4.0, f"it fails with {exception} errno {failure.errno} (no file "
-                                                    "descriptors left)"))  # fmt: skip
     elif short == "ResourceWarning":
         found.append((RootCause.RESOURCE_LEAK, 3.0, "it fails with a ResourceWarning"))
     elif short in _IO_EXCEPTIONS or failure.errno in _IO_ERRNOS:

@@ -377,6 +377,10 @@ class _Reader:
     def _imported(self, module: _Module, head: str, rest: str) -> tuple[_Module, str] | None:
         if head in module.imported:
             dotted, attribute = module.imported[head]
+            submodule = self.code.module_file(f"{dotted}.{attribute}", module.file) if rest else None
+            if submodule is not None:  # `from package import module`, then `module.function()`
+                other = self.code.module(submodule)
+                return (other, rest.split(".")[0]) if other is not None else None
             file = self.code.module_file(dotted, module.file)
             other = self.code.module(file) if file else None
             return (other, attribute) if other is not None else None

@@ -128,6 +128,10 @@ def test_errno_24_is_a_leak_and_a_missing_file_is_io():
         _failure("OSError: [Errno 24] Too many open files\nE   OSError: [Errno 24] Too many open files")
     )
     assert classify(_score("x"), None, [], [leak]).cause is RootCause.RESOURCE_LEAK
+    through_socket = read_failure(
+        _failure("OSError: [Errno 24] Too many\nE   OSError: [Errno 24] Too many", "/usr/lib/socket.py:608: OSError")
+    )
+    assert classify(_score("x"), None, [], [through_socket]).cause is RootCause.RESOURCE_LEAK
     missing = read_failure(_failure("FileNotFoundError: [Errno 2] nope\nE   FileNotFoundError: [Errno 2] nope"))
     assert classify(_score("x"), None, [], [missing]).cause is RootCause.IO
 

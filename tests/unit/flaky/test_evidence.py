@@ -119,6 +119,14 @@ def test_a_clock_read_in_an_imported_function_is_found_and_its_name_does_not_sug
     assert facts[0].describe() == "tick_is_even() reads the clock with `time.time_ns` at src/shop/clock.py:5"
 
 
+def test_a_function_of_an_imported_submodule_is_followed(project):
+    (project / "tests" / "test_more.py").write_text(
+        "from shop import clock\n\n\ndef test_tick():\n    assert clock.tick_is_even()\n"
+    )
+    facts = static_facts(project, "tests/test_more.py", "test_tick")
+    assert [(f.category, f.file) for f in facts] == [(Category.CLOCK, "src/shop/clock.py")]
+
+
 def test_a_random_duration_given_to_sleep_is_a_wait_not_randomness(project):
     found = _categories(project, "tests/test_shop.py", "test_within_budget")
     assert set(found) == {Category.CLOCK, Category.SLEEP}

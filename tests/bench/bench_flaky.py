@@ -1,13 +1,16 @@
 """Precision, recall and root-cause accuracy of the flaky-test hunter on a seeded suite.
 
-Copies `tests/bench/flaky_suite` (9 flaky tests, one per root-cause class, 9 stable ones and one
-broken one; the answer key is its EXPECTED.json) to a temporary folder, runs it with the same
+Copies `tests/bench/flaky_suite` (44 flaky tests over 11 root-cause classes, 48 stable or always
+failing ones; the answer key is its EXPECTED.json, the polluter or setter of each order-dependent
+test is in POLLUTERS.json) to a temporary folder, runs it with the same
 machinery as `aqe flaky run -n RUNS` (whole-suite runs in order and shuffled, then runs alone for
 every test that failed; all in the sandbox), and scores the verdicts:
 
 - precision: of the tests reported flaky, how many are flaky in the answer key;
 - recall: of the flaky tests in the answer key, how many were reported;
-- cause accuracy: of the flaky tests reported, how many got the right root-cause class.
+- cause accuracy: of the flaky tests reported, how many got the right root-cause class;
+- polluters found: of the order-dependent tests, how many name the right polluter (or setter);
+- most runs of one test: its runs in the suite and alone plus the bisection runs it took part in.
 
     python tests/bench/bench_flaky.py [--runs 20] [--repeat 3] [--json OUT.json]
 """
@@ -48,6 +51,8 @@ class Round:
     precision: float
     recall: float
     cause_accuracy: float
+    polluters_found: float
+    most_runs_of_one_test: int
     reported: list[str]
     missed: list[str]
     false_alarms: list[str]
@@ -74,7 +79,13 @@ def one_round(runs: int) -> Round:
         started = time.monotonic()
         summary = runner.run([], runs)
         seconds = time.monotonic() - started
-        verdicts = {v.test_id: v for v in analyze(history.rows(), root)}
+        all_rows = history.rows()
+        verdicts = {v.test_id: v for v in analyze(all_rows, root)}
+    polluters: dict[str, str] = json.loads((SUITE / "POLLUTERS.json").read_text())
+    found = [t for t, p in polluters.items() if t in verdicts and verdicts[t].order and verdicts[t].order.culprit == p]
+    runs_of: dict[str, int] = {}
+    for row in all_rows:
+        runs_of[row.test_id] = runs_of.get(row.test_id, 0) + 1
     flaky_expected = {test for test, cause in expected.items() if cause is not None}
     reported = sorted(test for test, v in verdicts.items() if v.verdict is Verdict.FLAKY)
     true_positives = [test for test in reported if test in flaky_expected]
@@ -104,6 +115,8 @@ def one_round(runs: int) -> Round:
         precision=len(true_positives) / len(reported) if reported else 1.0,
         recall=len(true_positives) / len(flaky_expected),
         cause_accuracy=(len(true_positives) - len(wrong)) / len(true_positives) if true_positives else 0.0,
+        polluters_found=len(found) / len(polluters),
+        most_runs_of_one_test=max(runs_of.values(), default=0),
         reported=reported,
         missed=sorted(flaky_expected - set(reported)),
         false_alarms=sorted(set(reported) - flaky_expected),
@@ -134,12 +147,14 @@ def main() -> int:
         print(f"round {index + 1}/{args.repeat}", file=sys.stderr)
         rounds.append(one_round(args.runs))
     print()
-    print("| round | runs/test | sandbox runs | time s | precision | recall | cause accuracy |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| round | runs/test | most runs of one test | sandbox runs | time s | precision | recall | cause accuracy "
+          "| polluters found |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for index, result in enumerate(rounds, start=1):
         print(
-            f"| {index} | {result.runs_per_test} | {result.sandbox_runs} | {result.seconds} | "
-            f"{result.precision:.2f} | {result.recall:.2f} | {result.cause_accuracy:.2f} |"
+            f"| {index} | {result.runs_per_test} | {result.most_runs_of_one_test} | {result.sandbox_runs} | "
+            f"{result.seconds} | {result.precision:.2f} | {result.recall:.2f} | {result.cause_accuracy:.2f} | "
+            f"{result.polluters_found:.2f} |"
         )
     last = rounds[-1]
     print()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aqe.app.project import Project
 from aqe.flaky.analysis import SimilarFailures, TestVerdict, analyze
+from aqe.flaky.classify import TieBreaker
 from aqe.flaky.explain import explanation_prompt
 from aqe.flaky.history import HistoryStore
 from aqe.flaky.history_url import open_history
@@ -34,6 +35,8 @@ class FlakyService:
     project: Project
     history: HistoryStore
     similar_failures: SimilarFailures | None = None
+    tie_breaker: TieBreaker | None = None
+    """Asked only when the evidence ties two causes; its choice is labelled as the model's."""
 
     def code_version(self) -> str | None:
         """The code the reports ran against; git is read only in a trusted project."""
@@ -53,7 +56,13 @@ class FlakyService:
     def verdicts(self) -> list[TestVerdict]:
         settings = self.project.settings
         band = (settings.flaky_score_min, settings.flaky_score_max)
-        return analyze(self.history.rows(), self.project.root, band, similar_failures=self.similar_failures)
+        return analyze(
+            self.history.rows(),
+            self.project.root,
+            band,
+            similar_failures=self.similar_failures,
+            tie_breaker=self.tie_breaker,
+        )
 
     def explanation_prompt(self, verdict: TestVerdict) -> Prompt:
         """What the model is asked about one flaky test: its evidence, failures and source."""

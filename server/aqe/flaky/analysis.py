@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aqe.findings import Finding, FindingSource, Severity, Span
-from aqe.flaky.classify import ADVICE, Classification, RootCause, classify
+from aqe.flaky.bisect import BISECT_KIND, bisected_order
+from aqe.flaky.classify import ADVICE, Classification, RootCause, TieBreaker, classify
+from aqe.flaky.evidence import StaticFact, static_facts
+from aqe.flaky.failures import read_failure
 from aqe.flaky.history import HistoryRow
 from aqe.flaky.identity import TestIdentity, TestSources
 from aqe.flaky.scoring import OrderEvidence, TestScore, Verdict, order_evidence, score_tests
-from aqe.parsing.languages import language_for_path
+from aqe.parsing.languages import Language, language_for_path
 
 RULE_ID = "flaky-test"
 
@@ -64,18 +67,22 @@ def analyze(
     band: tuple[float, float] = (0.1, 0.9),
     sources: TestSources | None = None,
     similar_failures: SimilarFailures | None = None,
+    tie_breaker: TieBreaker | None = None,
 ) -> list[TestVerdict]:
-    """Every test in the history, scored; nondeterministic ones also classified."""
+    """Every test in the history, scored; nondeterministic ones also classified. The runs of a
+    polluter search (bisection) are evidence about order, not samples of the test's failure rate."""
     sources = sources or TestSources(root)
     verdicts = []
-    for score in score_tests(rows, band):
+    sampled = [row for row in rows if row.run_kind != BISECT_KIND]
+    for score in score_tests(sampled, band):
         identity = TestIdentity(score.test_id, score.file, score.name, score.class_name)
         unit = sources.unit_of(identity)
         order = classification = None
         if score.is_nondeterministic:
-            order = order_evidence(score, rows)
-            language = language_for_path(score.file) if score.file else None
-            classification = classify(score, order, sources.context_source(identity), language)
+            order = bisected_order(score.test_id, [*score.rows, *(r for r in rows if r.run_kind == BISECT_KIND)])
+            order = order or order_evidence(score, sampled)
+            failures = [read_failure(message) for message in score.messages]
+            classification = classify(score, order, code_facts(root, score), failures, tie_breaker)
         similar: tuple[str, ...] = ()
         if similar_failures is not None and score.is_nondeterministic:
             query = " ".join(
@@ -90,6 +97,13 @@ def analyze(
             TestVerdict(score, order, classification, unit.name_span if unit is not None else None, similar)
         )
     return verdicts
+
+
+def code_facts(root: Path, score: TestScore) -> list[StaticFact]:
+    """What the test's code does (Python tests; other languages give no code facts yet)."""
+    if score.file is None or language_for_path(score.file) is not Language.PYTHON:
+        return []
+    return static_facts(root, score.file, score.name, score.class_name)
 
 
 def flaky_findings(verdicts: Sequence[TestVerdict], root: Path) -> list[Finding]:

@@ -1,29 +1,29 @@
-"""Why a test is flaky: the likely root cause, from three kinds of evidence.
+"""Why a test is flaky, from evidence: what the reruns showed, what the failures show, and what the
+test and the code it calls do. The classes follow the empirical studies of flaky tests (Luo et al.,
+FSE 2014; iDFlakies, FlakeFlagger, FlaPy).
 
-- how it behaves across runs: alone versus in the suite, and after which tests (strongest: it is
-  observed, not guessed);
-- what its failures say: timeouts, refused connections, "Too many open files", `0.30000000000000004`;
-- what its code does, read with tree-sitter: sleeps, unseeded randomness, the clock, threads,
-  sockets, files opened outside `with`, exact float comparisons, writes to module-level state.
-
-Each piece of evidence adds weight to a cause; the heaviest wins, and the evidence is kept to explain
-the verdict. The classes follow the empirical studies of flaky tests (Luo et al., FSE 2014; Gruber
-et al., ICST 2021): timing/async wait, randomness, test order dependency, shared state, network,
-time and date, concurrency, resource leaks, floating point.
+- Reruns weigh most (observed, not guessed): passes alone but fails right after a named test (found
+  by bisection) is shared state that test leaves behind; fails alone but passes after one is a
+  dependency on it; fails alone too, in every order, says the order is not the cause.
+- Failures weigh next, by structure: the exception's type and errno, the frames it came through
+  (socket.py, asyncio), and the values an assertion compared (a float off in its last digits, the
+  same elements in another order, epoch clock readings).
+- Code facts (aqe.flaky.evidence) weigh least and more the nearer they are to the test; a fact in a
+  function the failure came through counts again.
+A test's name or a failure message's wording never decides. The model is asked only when two causes
+are tied on the evidence, and its choice is labelled as such.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tree_sitter import Node
-
-from aqe.flaky.scoring import OrderEvidence, OrderKind, TestScore, duration_spread
-from aqe.parsing.languages import Language, parser_for
+from aqe.flaky.evidence import Category, StaticFact
+from aqe.flaky.failures import FailureFacts, value_difference
+from aqe.flaky.scoring import OrderEvidence, OrderKind, TestScore
 
 
 class RootCause(str, enum.Enum):
@@ -36,6 +36,8 @@ class RootCause(str, enum.Enum):
     CONCURRENCY = "concurrency"
     RESOURCE_LEAK = "resource-leak"
     FLOATING_POINT = "floating-point"
+    IO = "io"
+    UNORDERED_COLLECTION = "unordered-collection"
     UNKNOWN = "unknown"
 
     @property
@@ -44,15 +46,17 @@ class RootCause(str, enum.Enum):
 
 
 _LABELS = {
-    RootCause.TIMING: "timing-dependent",
+    RootCause.TIMING: "timing-dependent (waits a fixed time)",
     RootCause.RANDOMNESS: "random",
     RootCause.ORDER_DEPENDENCY: "order-dependent",
-    RootCause.SHARED_STATE: "shared state",
+    RootCause.SHARED_STATE: "polluted by shared state",
     RootCause.NETWORK: "network-dependent",
     RootCause.TIME_DATE: "date/time-dependent",
     RootCause.CONCURRENCY: "a race between threads",
     RootCause.RESOURCE_LEAK: "a resource leak",
     RootCause.FLOATING_POINT: "floating-point rounding",
+    RootCause.IO: "file-system-dependent",
+    RootCause.UNORDERED_COLLECTION: "unordered-collection order",
     RootCause.UNKNOWN: "cause unclear",
 }
 
@@ -66,60 +70,29 @@ ADVICE = {
     RootCause.CONCURRENCY: "protect the shared data with a lock, or join the threads before asserting",
     RootCause.RESOURCE_LEAK: "close what the test opens (`with` blocks, fixtures with teardown)",
     RootCause.FLOATING_POINT: "compare with a tolerance (`pytest.approx`, `math.isclose`) and a fixed order",
+    RootCause.IO: "give the test its own files (`tmp_path`) and wait for writes to finish before reading",
+    RootCause.UNORDERED_COLLECTION: "sort before comparing, or compare as sets, instead of relying on iteration order",
     RootCause.UNKNOWN: "rerun it alone and in the suite to see what changes its outcome",
 }
 
-_MESSAGE_PATTERNS: tuple[tuple[RootCause, re.Pattern[str], str], ...] = tuple(
-    (cause, re.compile(pattern, re.IGNORECASE), label)
-    for cause, pattern, label in (
-        (RootCause.NETWORK, r"connection ?(refused|reset|aborted|error)|ECONNREFUSED|ECONNRESET|ENOTFOUND|"
-         r"urlopen error|HTTP ?Error|getaddrinfo|Name or service not known|socket\.(timeout|error)|"
-         r"Remote ?Disconnected|requests\.exceptions|httpx\.|503 Service|502 Bad Gateway|urllib[./]|"
-         r"http[./]client|socket\.py|ssl\.py", "a network error"),
-        (RootCause.TIMING, r"timed? ?out|timeout|deadline exceeded|took too long|not (yet )?(ready|done|finished)",
-         "a timeout or something not ready in time"),
-        (RootCause.RESOURCE_LEAK, r"too many open files|EMFILE|ResourceWarning|unclosed|address already in use|"
-         r"EADDRINUSE|leak", "an exhausted or leaked resource"),
-        (RootCause.FLOATING_POINT, r"\d\.\d*?(0000000\d|9999999\d)|approx|isclose|\d+\.\d+e-\d+",
-         "a number off by a rounding error"),
-        (RootCause.CONCURRENCY, r"deadlock|race|changed size during iteration|concurrent|lock", "a concurrency error"),
-        (RootCause.TIME_DATE, r"datetime|timezone|tzinfo|\bdate\b|\d{4}-\d\d-\d\d|utc", "dates or times"),
-        (RootCause.RANDOMNESS, r"random|seed|Falsifying example|shuffle", "random values"),
-    )
-)  # fmt: skip
+_DEPTH_WEIGHT = {0: 2.0, 1: 1.5, 2: 1.0}
+_STATIC_CAP = 3.0
+_DURATION_CLOCKS = ("time.monotonic", "time.perf_counter")
+_NETWORK_EXCEPTIONS = frozenset({
+    "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError", "BrokenPipeError",
+    "socket.timeout", "socket.gaierror", "gaierror", "URLError", "urllib.error.URLError", "HTTPError",
+    "urllib.error.HTTPError", "http.client.RemoteDisconnected", "RemoteDisconnected", "ssl.SSLError",
+})  # fmt: skip
+_NETWORK_MODULES = ("socket.py", "ssl.py", "client.py", "request.py", "connection.py", "connectionpool.py")
+_IO_EXCEPTIONS = frozenset({"FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError",
+                            "NotADirectoryError", "UnicodeDecodeError", "json.decoder.JSONDecodeError",
+                            "JSONDecodeError"})  # fmt: skip
+_IO_ERRNOS = frozenset({2, 13, 17, 20, 21, 39})
+_FILE_LIMIT_ERRNOS = frozenset({23, 24})  # ENFILE, EMFILE: out of file descriptors
+_ASYNC_MODULES = ("tasks.py", "timeouts.py", "base_events.py", "futures.py")
 
-_PY_CALLS: dict[RootCause, tuple[str, ...]] = {
-    RootCause.TIMING: ("time.sleep", "sleep", "asyncio.sleep", "wait_for", "time.perf_counter", "time.monotonic"),
-    RootCause.RANDOMNESS: ("random.", "randint", "uuid.uuid4", "uuid4", "secrets.", "os.urandom", "shuffle", "choice"),
-    RootCause.NETWORK: ("socket.", "create_connection", "urlopen", "urllib.", "requests.", "httpx.", "http.client",
-                        "aiohttp.", "HTTPConnection", "HTTPServer", "ftplib.", "smtplib."),
-    RootCause.TIME_DATE: ("datetime.now", "datetime.utcnow", "datetime.today", "date.today", "time.time",
-                          "time.localtime", "time.gmtime", "strftime", "now"),
-    RootCause.CONCURRENCY: ("threading.Thread", "Thread", "ThreadPoolExecutor", "ProcessPoolExecutor",
-                            "multiprocessing.", "asyncio.gather", "concurrent.futures", "submit"),
-    RootCause.RESOURCE_LEAK: ("resource.setrlimit", "tempfile.mkstemp", "subprocess.Popen", "mmap."),
-}  # fmt: skip
-_JS_CALLS: dict[RootCause, tuple[str, ...]] = {
-    RootCause.TIMING: ("setTimeout", "sleep", "waitFor", "delay", "performance.now"),
-    RootCause.RANDOMNESS: ("Math.random", "crypto.randomUUID", "faker.", "shuffle"),
-    RootCause.NETWORK: ("fetch", "axios.", "http.get", "http.request", "net.connect", "WebSocket", "supertest"),
-    RootCause.TIME_DATE: ("Date.now", "new Date", "Date", "moment", "dayjs"),
-    RootCause.CONCURRENCY: ("Promise.all", "Promise.race", "Worker", "setImmediate"),
-}
-
-_MUTATING_METHODS = frozenset({"append", "extend", "insert", "update", "setdefault", "pop", "clear", "add", "remove"})
-
-
-@dataclass(frozen=True)
-class CodeFeatures:
-    """What the test's code does that can make a test nondeterministic."""
-
-    calls: tuple[str, ...] = ()
-    float_equalities: int = 0
-    bare_opens: int = 0
-    global_writes: tuple[str, ...] = ()
-    environment_writes: int = 0
-    seeded: bool = False
+TieBreaker = Callable[[Sequence["RootCause"], str], "RootCause | None"]
+"""(the tied causes, the evidence as text) -> the model's choice among them, or None."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +101,8 @@ class Classification:
     confidence: float
     evidence: tuple[str, ...]
     scores: dict[RootCause, float] = field(default_factory=dict, hash=False)
+    decided_by: str = "evidence"
+    """"evidence", or "model (tie-breaker)" when the evidence left two causes tied."""
 
     def explanation(self) -> str:
         """`likely order-dependent: fails when run without ...`."""
@@ -136,170 +111,171 @@ class Classification:
         first = self.evidence[0] if self.evidence else ""
         return f"likely {self.cause.label}: {first}" if first else f"likely {self.cause.label}"
 
-
-def _text(node: Node | None) -> str:
-    return node.text.decode("utf-8", "replace") if node is not None and node.text else ""
-
-
-def _walk(node: Node) -> Iterator[Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
+    @property
+    def fix(self) -> str:
+        return ADVICE[self.cause]
 
 
-def code_features(source: str, language: Language) -> CodeFeatures:
-    tree = parser_for(language).parse(source.encode("utf-8", "surrogatepass"))
-    calls: list[str] = []
-    float_equalities = bare_opens = environment_writes = 0
-    global_writes: list[str] = []
-    local_names: set[str] = set()
-    seeded = False
-    nodes = list(_walk(tree.root_node))
-    if language is Language.PYTHON:
-        for node in nodes:
-            if node.type == "assignment":
-                left = node.child_by_field_name("left")
-                if left is not None and left.type == "identifier":
-                    local_names.add(_text(left))
-            elif node.type in ("parameters", "lambda_parameters"):
-                local_names.update(_text(child) for child in node.named_children if child.type == "identifier")
-    for node in nodes:
-        if node.type in ("call", "call_expression", "new_expression"):
-            callee = _text(node.child_by_field_name("function") or node.child_by_field_name("constructor"))
-            if node.type == "new_expression":
-                callee = "new " + callee
-            calls.append(callee)
-            if callee.endswith("seed") or callee in ("random.Random", "Random", "np.random.default_rng"):
-                arguments = node.child_by_field_name("arguments")
-                seeded = seeded or (arguments is not None and arguments.named_child_count > 0)
-            if callee == "open" and not _inside(node, ("with_item", "with_clause")):
-                bare_opens += 1
-            if language is Language.PYTHON and callee.count(".") == 1:
-                owner, method = callee.split(".")
-                if method in _MUTATING_METHODS and owner not in local_names and owner not in ("self", "cls"):
-                    global_writes.append(owner)
-        elif node.type in ("comparison_operator", "binary_expression") and _is_float_equality(node):
-            float_equalities += 1
-        elif node.type == "global_statement":
-            global_writes.extend(_text(child) for child in node.named_children)
-        elif node.type in ("assignment", "augmented_assignment", "assignment_expression"):
-            left = node.child_by_field_name("left")
-            target = _text(left)
-            if "environ" in target or target.startswith("process.env"):
-                environment_writes += 1
-            elif left is not None and left.type in ("subscript", "attribute"):
-                base = _text(left.child_by_field_name("value") or left.child_by_field_name("object"))
-                if base and base.split(".")[0] not in local_names and base not in ("self", "cls"):
-                    global_writes.append(base)
-    return CodeFeatures(
-        calls=tuple(calls),
-        float_equalities=float_equalities,
-        bare_opens=bare_opens,
-        global_writes=tuple(dict.fromkeys(global_writes)),
-        environment_writes=environment_writes,
-        seeded=seeded,
-    )
+def _static_cause(fact: StaticFact) -> tuple[RootCause, float] | None:
+    weight = _DEPTH_WEIGHT.get(fact.depth, 0.5)
+    category = fact.category
+    if category is Category.CLOCK:
+        duration = fact.code.startswith(_DURATION_CLOCKS)
+        return (RootCause.TIMING if duration else RootCause.TIME_DATE), weight
+    if category is Category.SLEEP:
+        # A fixed wait by the test (or its fixture) is what times out; a sleep deep in the code under
+        # test only makes that code slow.
+        return (RootCause.TIMING, weight) if fact.depth <= 1 else None
+    table = {
+        Category.RANDOM: (RootCause.RANDOMNESS, 1.0),
+        Category.THREADS: (RootCause.CONCURRENCY, 1.0),
+        Category.PROCESSES: (RootCause.CONCURRENCY, 0.75),
+        Category.ASYNCIO: (RootCause.TIMING, 0.75),
+        Category.NETWORK: (RootCause.NETWORK, 1.0),
+        Category.FILES: (RootCause.IO, 0.75),
+        Category.UNCLOSED: (RootCause.RESOURCE_LEAK, 1.25),
+        Category.ENVIRONMENT: (RootCause.SHARED_STATE, 0.5),
+        Category.SHARED_WRITE: (RootCause.SHARED_STATE, 0.25),
+        Category.UNORDERED: (RootCause.UNORDERED_COLLECTION, 0.75),
+        Category.FLOAT: (RootCause.FLOATING_POINT, 1.0),
+    }
+    if category not in table:
+        return None
+    cause, factor = table[category]
+    return cause, weight * factor
 
 
-def _inside(node: Node, types: tuple[str, ...]) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent.type in types:
-            return True
-        if parent.type in ("function_definition", "block"):
-            return False
-        parent = parent.parent
-    return False
-
-
-def _is_float_equality(node: Node) -> bool:
-    operators = [_text(child) for child in node.children if not child.is_named]
-    if not any(op in ("==", "!=", "===", "!==") for op in operators):
-        return False
-    return any(_has_float(child) for child in node.named_children)
-
-
-def _has_float(node: Node) -> bool:
-    if node.type == "float" or (node.type == "number" and "." in _text(node)):
-        return True
-    if node.type == "call" and _text(node.child_by_field_name("function")) in ("sum", "math.fsum", "float"):
-        return True
-    if node.type in ("binary_operator", "binary_expression") and "/" in _text(node):
-        return True
-    return any(
-        _has_float(child)
-        for child in node.named_children
-        if node.type in ("binary_operator", "binary_expression", "parenthesized_expression")
-    )
-
-
-def _matches(call: str, pattern: str) -> bool:
-    """`random.` matches anything in that module; `sleep` and `datetime.now` match the name itself or
-    the end of a longer path (`time.sleep`, `datetime.datetime.now`)."""
-    if pattern.endswith("."):
-        return call.startswith(pattern) or ("." + pattern) in ("." + call)
-    return call == pattern or call.endswith("." + pattern)
+def _failure_causes(failure: FailureFacts) -> list[tuple[RootCause, float, str]]:
+    found: list[tuple[RootCause, float, str]] = []
+    exception = failure.exception or ""
+    short = exception.rsplit(".", 1)[-1]
+    modules = failure.modules
+    through = [m for m in modules if m in _NETWORK_MODULES]
+    if failure.errno in _FILE_LIMIT_ERRNOS:
+        found.append((RootCause.RESOURCE_LEAK, 4.0, f"it fails with {exception} errno {failure.errno} (no file "
+                                                    "descriptors left)"))  # fmt: skip
+    elif (
+        exception in _NETWORK_EXCEPTIONS
+        or short in _NETWORK_EXCEPTIONS
+        or (through and short.endswith(("Error", "timeout", "Timeout")))
+    ):
+        path = f" through {', '.join(dict.fromkeys(through))}" if through else ""
+        found.append((RootCause.NETWORK, 4.0, f"it fails with {exception}{path}"))
+    elif short == "ResourceWarning":
+        found.append((RootCause.RESOURCE_LEAK, 3.0, "it fails with a ResourceWarning"))
+    elif short in _IO_EXCEPTIONS or failure.errno in _IO_ERRNOS:
+        found.append((RootCause.IO, 3.5, f"it fails with {exception} from the file system"))
+    elif short in ("TimeoutError", "CancelledError") and any(m in _ASYNC_MODULES for m in modules):
+        found.append((RootCause.TIMING, 3.0, f"it fails with {exception} raised while awaiting (asyncio)"))
+    elif short == "TimeoutError":
+        found.append((RootCause.TIMING, 2.0, f"it fails with {exception}"))
+    return found
 
 
 def classify(
-    score: TestScore, order: OrderEvidence | None, source: str | None, language: Language | None
+    score: TestScore,
+    order: OrderEvidence | None,
+    facts: Sequence[StaticFact],
+    failures: Sequence[FailureFacts],
+    tie_breaker: TieBreaker | None = None,
 ) -> Classification:
     weights: dict[RootCause, float] = defaultdict(float)
     evidence: dict[RootCause, list[str]] = defaultdict(list)
 
     def add(cause: RootCause, weight: float, why: str) -> None:
         weights[cause] += weight
-        evidence[cause].append(why)
+        if why not in evidence[cause]:
+            evidence[cause].append(why)
 
-    if order is not None:
+    steady = _steady_rate(score)
+    if order is not None and steady is None:
         if order.kind is OrderKind.POLLUTED:
             add(RootCause.SHARED_STATE, 6.0, order.detail)
+            _shared_between(order, facts, lambda why: add(RootCause.SHARED_STATE, 0.5, why))
         elif order.kind is OrderKind.NEEDS_EARLIER:
             add(RootCause.ORDER_DEPENDENCY, 6.0, order.detail)
+            _shared_between(order, facts, lambda why: add(RootCause.ORDER_DEPENDENCY, 0.5, why))
         elif order.kind is OrderKind.PASSES_ALONE:
             add(RootCause.SHARED_STATE, 2.5, order.detail)
         elif order.kind is OrderKind.FAILS_ALONE:
             add(RootCause.ORDER_DEPENDENCY, 2.5, order.detail)
 
-    messages = "\n".join(score.messages)
-    for cause, pattern, label in _MESSAGE_PATTERNS:
-        match = pattern.search(messages)
-        if match:
-            add(cause, 2.0, f"its failures mention {label} ({match.group(0).strip()!r})")
+    failure_functions = {frame.function for failure in failures for frame in failure.frames if frame.function}
+    for failure in failures[:5]:
+        for cause, weight, why in _failure_causes(failure):
+            add(cause, weight / max(1, min(len(failures), 5)), why)
+    difference = value_difference(failures)
+    if difference is not None and difference.kind is not None:
+        cause = {
+            "float-rounding": RootCause.FLOATING_POINT,
+            "permutation": RootCause.UNORDERED_COLLECTION,
+            "clock": RootCause.TIME_DATE,
+        }[difference.kind]
+        add(cause, 4.0, difference.describe())
 
-    if source and language is not None:
-        features = code_features(source, language)
-        table = _PY_CALLS if language is Language.PYTHON else _JS_CALLS
-        for cause, patterns in table.items():
-            hits = sorted({call for call in features.calls for pattern in patterns if _matches(call, pattern)})
-            if cause is RootCause.RANDOMNESS and features.seeded:
-                continue
-            if hits:
-                add(cause, min(3.0, 1.5 * len(hits)), f"it calls {', '.join(f'`{h}`' for h in hits[:3])}")
-        if features.float_equalities:
-            add(RootCause.FLOATING_POINT, 2.0, "it compares floating-point values with `==`")
-        if features.bare_opens:
-            add(RootCause.RESOURCE_LEAK, 1.5 * features.bare_opens, "it opens files outside a `with` block")
-        if features.global_writes:
-            shown = ", ".join(f"`{name}`" for name in features.global_writes[:3])
-            add(RootCause.SHARED_STATE, 1.5, f"it changes state outside the test ({shown})")
-        if features.environment_writes:
-            add(RootCause.SHARED_STATE, 1.5, "it changes environment variables")
+    static: dict[RootCause, float] = defaultdict(float)
+    for fact in facts:
+        mapped = _static_cause(fact)
+        if mapped is None:
+            continue
+        cause, weight = mapped
+        if fact.function in failure_functions and fact.depth > 0:
+            weight += 1.0
+            why = f"{fact.describe()}, and the failure came through {fact.function}()"
+        else:
+            why = fact.describe()
+        room = _STATIC_CAP - static[cause]
+        if room > 0:
+            static[cause] += min(room, weight)
+            add(cause, min(room, weight), why)
 
-    spread = duration_spread(score)
-    if spread is not None and spread > 1.0:
-        add(RootCause.TIMING, 0.5, f"its duration varies a lot between runs (spread {spread:.1f})")
-    if score.fail_durations and score.pass_durations:
-        slow = min(score.fail_durations) > 2 * max(score.pass_durations)
-        if slow:
-            add(RootCause.TIMING, 1.0, "its failing runs take much longer than its passing ones (it waits, then fails)")
-
+    if score.fail_durations and score.pass_durations and min(score.fail_durations) > 2 * max(score.pass_durations):
+        add(RootCause.TIMING, 1.5, f"it fails only when slow: failing runs took {min(score.fail_durations):.2f} s or "
+                                   f"more, passing ones at most {max(score.pass_durations):.2f} s")  # fmt: skip
+    if steady is not None:
+        for cause in (RootCause.SHARED_STATE, RootCause.ORDER_DEPENDENCY):
+            weights.pop(cause, None)
+            evidence.pop(cause, None)
     if not weights:
-        return Classification(RootCause.UNKNOWN, 0.0, (), {})
+        lines = (steady,) if steady else ()
+        return Classification(RootCause.UNKNOWN, 0.0, lines, {})
     ranked = sorted(weights.items(), key=lambda item: (-item[1], list(RootCause).index(item[0])))
     cause, best = ranked[0]
+    decided_by = "evidence"
+    tied = [c for c, w in ranked if w >= best - 0.25]
+    if len(tied) > 1 and tie_breaker is not None:
+        summary = "\n".join(f"{c.value}: {'; '.join(evidence[c])}" for c in tied)
+        choice = tie_breaker(tied, summary)
+        if choice in tied and choice is not None:
+            cause, best, decided_by = choice, weights[choice], "model (tie-breaker)"
     total = sum(weights.values())
-    confidence = round(best / total * min(1.0, best / 4.0), 3)
-    return Classification(cause, confidence, tuple(evidence[cause]), dict(weights))
+    confidence = round(best / total * min(1.0, best / 5.0), 3)
+    lines = list(evidence[cause])
+    if steady:
+        lines.append(steady)
+    if decided_by != "evidence":
+        lines.append(f"the evidence tied {', '.join(c.value for c in tied)}; the model chose {cause.value} "
+                     "(tie-breaker, not evidence)")  # fmt: skip
+    return Classification(cause, confidence, tuple(lines), dict(weights), decided_by)
+
+
+def _steady_rate(score: TestScore) -> str | None:
+    """Fails alone too, and both in the project's order and shuffled: order is not what decides."""
+    alone = score.by_kind.get("isolated")
+    suite = score.by_kind.get("suite")
+    shuffled = score.by_kind.get("shuffled")
+    if alone is None or not alone.failures or alone.failures == alone.runs:
+        return None
+    if suite is None or shuffled is None or not suite.failures or not shuffled.failures:
+        return None
+    return (
+        f"fails at a steady rate whatever the order: {alone.failures}/{alone.runs} alone, "
+        f"{suite.failures}/{suite.runs} in order, {shuffled.failures}/{shuffled.runs} shuffled"
+    )
+
+
+def _shared_between(order: OrderEvidence, facts: Sequence[StaticFact], add: Callable[[str], None]) -> None:
+    """The module-level state this test reads: what the culprit most likely changed (or set up)."""
+    reads = [fact for fact in facts if fact.category is Category.SHARED_READ]
+    for fact in reads[:2]:
+        add(f"{fact.describe()}, state that {order.culprit or 'another test'} can change")

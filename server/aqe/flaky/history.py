@@ -29,7 +29,7 @@ from aqe.flaky.junit import JUnitReport, Outcome
 from aqe.flaky.schema import SCHEMA_VERSION, SQLITE, migration_steps, newer_schema_message
 
 HISTORY_FILE = "flaky-history.sqlite3"
-RUN_KINDS = ("ingested", "suite", "shuffled", "isolated")
+RUN_KINDS = ("ingested", "suite", "shuffled", "isolated", "bisect")
 
 ROW_COLUMNS = (
     "test_id, file, name, class_name, code_version, test_hash, run_at, outcome, duration_s, message, run_kind, "

@@ -64,6 +64,7 @@ def json_document(
             "cause": verdict.cause.value if verdict.cause else None,
             "causeConfidence": verdict.classification.confidence if verdict.classification else None,
             "evidence": list(verdict.classification.evidence) if verdict.classification else [],
+            "causeDecidedBy": verdict.classification.decided_by if verdict.classification else None,
             "orderCulprit": verdict.order.culprit if verdict.order else None,
             "advice": verdict.advice(),
             "similarPatterns": list(verdict.similar),

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aqe.flaky.bisect import BISECT_KIND, bisect_culprit
 from aqe.flaky.history import HistoryStore
 from aqe.flaky.identity import TestSources, code_version, identify
 from aqe.flaky.junit import TRUNCATED, JUnitFormatError, JUnitReport, read_junit
@@ -175,6 +176,7 @@ class FlakyRunner:
         sources = TestSources(self.root)
         records: list[RunRecord] = []
         failed_ids: dict[str, str] = {}  # test id -> the node id to run it alone
+        before: dict[tuple[str, bool], list[str]] = {}  # (test id, failed) -> the tests before it, first such run
         schedule = [("suite", None, f"in order {i + 1}/{plan.in_order}") for i in range(plan.in_order)]
         schedule += [("shuffled", f"shuffle:{i + 1}", f"shuffled (seed {i + 1})") for i in range(plan.shuffled)]
         with tempfile.TemporaryDirectory(prefix="aqe-flaky-") as scratch_name:
@@ -190,13 +192,17 @@ class FlakyRunner:
                     raise TestsNotRunnable(record.problem or f"pytest exited {code}", usage=code in _USAGE)
                 records.append(record)
                 self.progress(_describe(index, len(schedule), record))
+                ran: list[str] = []
                 for case in report.cases if report else ():
+                    identity = identify(case, self.root)
                     if case.outcome.is_failure:
-                        identity = identify(case, self.root)
                         failed_ids.setdefault(identity.test_id, identity.test_id)
+                    before.setdefault((identity.test_id, case.outcome.is_failure), list(ran))
+                    ran.append(identity.test_id)
             # Only tests pytest can be asked for by node id (their file is known) can run alone.
             suspects = sorted(test_id for test_id in failed_ids if ".py::" in test_id)
             for test_id in suspects:
+                alone: set[bool] = set()
                 for attempt in range(plan.alone):
                     if cancel.cancelled:
                         break
@@ -205,6 +211,28 @@ class FlakyRunner:
                     record, _ = self._one([test_id], None, "isolated", label, scratch, index, version, sources, cancel)
                     records.append(record)
                     self.progress(_describe(index, None, record))
+                    if record.passed or record.failed:
+                        alone.add(record.failed > 0)
+                if len(alone) != 1 or cancel.cancelled:
+                    continue  # fails alone only sometimes (or never ran): no order to search
+                fails_alone = alone.pop()
+                preceding = [t for t in before.get((test_id, not fails_alone), []) if ".py::" in t]
+                if not preceding:
+                    continue
+
+                def run_order(tests: Sequence[str], victim: str = test_id) -> bool | None:
+                    nonlocal index
+                    index += 1
+                    label = f"bisect {len(tests) - 1} before {victim}"
+                    record, report = self._one(tests, None, BISECT_KIND, label, scratch, index, version, sources,
+                                               cancel)  # fmt: skip
+                    records.append(record)
+                    self.progress(_describe(index, None, record))
+                    cases = report.cases if report is not None else ()
+                    outcome = [c.outcome.is_failure for c in cases if identify(c, self.root).test_id == victim]
+                    return outcome[-1] if outcome else None
+
+                bisect_culprit(test_id, preceding, fails_alone, run_order)
         return FlakyRunSummary(version, tuple(records), tuple(suspects), cancel.cancelled)
 
 

@@ -63,7 +63,7 @@ def test_ingest_then_report_names_the_flaky_test_and_its_cause(project, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == (
         "tests/test_game.py::test_coin  flaky: 6 flips in 10 runs (fails 40%, 95% CI 17-69%), "
-        "likely random: its failures mention random values ('random')"
+        "likely random: the test draws unseeded random values with `random.random` at tests/test_game.py:9"
     )
     assert out[1].startswith("    fix: seed the generator")
     assert out[-1] == "1 flaky, 0 failing, 1 stable, 0 with too few runs, of 2 tests"

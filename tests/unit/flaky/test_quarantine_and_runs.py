@@ -10,6 +10,7 @@ import pytest
 
 from aqe.findings import TextEdit
 from aqe.flaky.analysis import analyze
+from aqe.flaky.classify import RootCause
 from aqe.flaky.history import History
 from aqe.flaky.quarantine import quarantine_edits, uses_rerunfailures
 from aqe.flaky.runs import FlakyRunner, RunPlan, expand_patterns, ingest_reports
@@ -132,7 +133,9 @@ def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_te
     summary = runner.run([], 6)
     assert [r.kind for r in summary.runs][:6] == ["suite", "suite", "suite", "shuffled", "shuffled", "shuffled"]
     assert summary.suspects == ("tests/test_mixed.py::test_needs_setup",)
-    assert [r.kind for r in summary.runs][6:] == ["isolated"]
+    # It failed alone too, so the tests before it are searched for the one it needs (bisection).
+    assert [r.kind for r in summary.runs][6:7] == ["isolated"]
+    assert set([r.kind for r in summary.runs][7:]) == {"bisect"}
     assert len(messages) == len(summary.runs)
     verdicts = {v.test_id: v for v in analyze(history.rows(), flaky_project)}
     assert {test_id: v.score.runs for test_id, v in verdicts.items()} == {
@@ -143,6 +146,8 @@ def test_reruns_in_the_sandbox_make_the_history_that_shows_an_order_dependent_te
     needs = verdicts["tests/test_mixed.py::test_needs_setup"]
     assert needs.score.by_kind["isolated"].failures == 1
     assert needs.score.by_kind["suite"].failures == 3  # it runs before test_sets_up in file order
+    assert needs.order is not None and needs.order.culprit == "tests/test_mixed.py::test_sets_up"
+    assert needs.cause is RootCause.ORDER_DEPENDENCY
     assert verdicts["tests/test_mixed.py::test_stable"].verdict is Verdict.STABLE
     assert not (flaky_project / ".aqe-junit.xml").exists()
 

@@ -14,6 +14,7 @@ from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
 from aqe.parsing.units import CodeUnit, UnitKind, extract_units, iter_units
 from aqe.testgen.layout import ModuleLocation, module_location
+from aqe.testgen.mining import MAX_NUMBERS, MAX_STRINGS, merge_sources, mine_inputs
 
 ParameterKind = Literal["positional", "keyword", "var_positional", "var_keyword"]
 _MAX_LITERALS = 40
@@ -156,8 +157,9 @@ def target_from_unit(root: Path, relative_path: str, document: ParsedDocument, u
     if body is not None:
         constants = _module_constants(document)
         used = [constants[name] for name in _identifiers(body) if name in constants]
-        strings = tuple(dict.fromkeys([*strings, *(v for kind, v in used if kind == "string")]))[:_MAX_LITERALS]
-        numbers = tuple(dict.fromkeys([*numbers, *(v for kind, v in used if kind == "number")]))[:_MAX_LITERALS]
+        mined = mine_inputs(document, body)  # separators, patterns, tables, boundaries of it and its callees
+        strings = merge_sources(mined.strings, [*strings, *(v for kind, v in used if kind == "string")], MAX_STRINGS)
+        numbers = merge_sources([*numbers, *(v for kind, v in used if kind == "number")], mined.numbers, MAX_NUMBERS)
     attributes = _attributes(body) if body is not None else frozenset()
     names = module_names(document)
     owner = None

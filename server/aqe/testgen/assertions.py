@@ -59,7 +59,7 @@ def parametrizable_groups(cases: Sequence[tuple[Call, Observation]]) -> list[lis
     no receiver, same relations), two or more to a group."""
     groups: dict[tuple[object, ...], list[tuple[Call, Observation]]] = {}
     for call, observation in cases:
-        if observation.raised is not None or call.receiver is not None or call.fixtures:
+        if observation.raised is not None or call.receiver is not None or call.fixtures or observation.effects:
             continue
         shape = (tuple(parameter for parameter, _ in call.arguments), observation.relations)
         groups.setdefault(shape, []).append((call, observation))

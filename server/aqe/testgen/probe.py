@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aqe.testgen.effects import bind, effects_expression
 from aqe.testgen.relations import relation_checks, relation_imports
 from aqe.testgen.target import TestTarget
 from aqe.testgen.values import Call
@@ -61,16 +62,37 @@ def _aqe_relations(value, checks):
     return held
 
 
-def _aqe_observe(number, call, checks=None):
+def _aqe_snapshot(effects):
+    seen = {}
+    for role, thing in (effects() if effects else {}).items():
+        if role == "self":
+            seen.update(("self." + k, v) for k, v in getattr(thing, "__dict__", {}).items() if not k.startswith("_"))
+        else:
+            seen[role] = thing
+    return seen
+
+
+def _aqe_changed(before, effects):
+    changed = {}
+    for name, value in _aqe_snapshot(effects).items():
+        text = repr(value)
+        if before.get(name) != text and len(text) <= 2000 and _aqe_roundtrips(text, value):
+            changed[name] = text
+    return changed
+
+
+def _aqe_observe(number, call, checks=None, effects=None):
     record = {"n": number}
     previous = _aqe_signal.signal(_aqe_signal.SIGALRM, _aqe_alarm)
     _aqe_signal.setitimer(_aqe_signal.ITIMER_REAL, {timeout})
     try:
+        before = {name: repr(value) for name, value in _aqe_snapshot(effects).items()}
         value = call()
         if _aqe_asyncio.iscoroutine(value):
             value = _aqe_asyncio.run(value)
-        elif checks:
-            record["relations"] = _aqe_relations(value, checks)
+        else:
+            record["relations"] = _aqe_relations(value, checks or {})
+            record["effects"] = _aqe_changed(before, effects)
     except _AqeProbeTimeout:
         record["timeout"] = True
     except Exception as error:
@@ -124,6 +146,9 @@ class Observation:
     timeout: bool = False
     relations: tuple[tuple[str, bool], ...] = ()
     """Relation name (`idempotent`, `inverse:underscore`) -> whether it held on this call's value."""
+    effects: tuple[tuple[str, str], ...] = ()
+    """What the call changed: an argument (`items`) or the receiver's attribute (`self.total`) -> its
+    repr afterwards (only reprs that rebuild an equal value)."""
 
     @property
     def assertable(self) -> bool:
@@ -168,12 +193,12 @@ def probe_module(target: TestTarget, calls: Sequence[Call]) -> str:
               "    _aqe_import_failed(_aqe_error)", "    raise"]  # fmt: skip
     for number, (call, found) in enumerate(zip(calls, checks, strict=True)):
         fixtures = ", ".join(sorted(call.fixtures))
-        relations = ", {" + ", ".join(f"{name!r}: {check}" for name, check in found.items()) + "}" if found else ""
-        lines += [
-            "",
-            f"def {PROBE_PREFIX}{number}({fixtures}):",
-            f"    _aqe_observe({number}, lambda: {call.expression(target)}{relations})",
-        ]
+        relations = "{" + ", ".join(f"{name!r}: {check}" for name, check in found.items()) + "}"
+        bound, assignments = bind(call, target, prefix="_aqe_")
+        effects = effects_expression(assignments) if assignments else "None"
+        lines += ["", f"def {PROBE_PREFIX}{number}({fixtures}):"]
+        lines += [f"    {variable} = {source}" for variable, source, _ in assignments]
+        lines.append(f"    _aqe_observe({number}, lambda: {bound.expression(target)}, {relations}, {effects})")
     return "\n".join(lines) + "\n"
 
 
@@ -197,6 +222,7 @@ def read_observations(jsonl: str) -> dict[int, Observation]:
             message=record.get("message"),
             timeout=bool(record.get("timeout")),
             relations=_relations(record.get("relations")),
+            effects=_effects(record.get("effects")),
         )
     return observations
 
@@ -205,6 +231,12 @@ def _relations(raw: object) -> tuple[tuple[str, bool], ...]:
     if not isinstance(raw, dict):
         return ()
     return tuple(sorted((str(name), bool(held)) for name, held in raw.items()))
+
+
+def _effects(raw: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict):
+        return ()
+    return tuple(sorted((str(name), str(text)) for name, text in raw.items()))
 
 
 def stable(first: dict[int, Observation], second: dict[int, Observation]) -> set[int]:

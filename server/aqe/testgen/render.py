@@ -18,6 +18,7 @@ from aqe.testgen.assertions import (
     relation_assertions,
     render_parametrized,
 )
+from aqe.testgen.effects import bind, effect_assertions
 from aqe.testgen.layout import TestConventions
 from aqe.testgen.probe import Observation, target_import
 from aqe.testgen.relations import confirmed, relation_imports
@@ -96,22 +97,25 @@ def render_pytest(
             cases = [case for case in cases if case not in group]
     for call, observation in cases:
         name = test_name(target, call, observation, taken)
-        expression = call.expression(target)
+        bound, assignments = bind(call, target) if observation.effects else (call, ())
+        expression = bound.expression(target)
         fixtures = ", ".join(sorted(call.fixtures))
         imports |= (
             set(call.imports) | value_imports(observation) | relation_imports(target, dict(observation.relations))
         )
         lines = [f"def {name}({fixtures}):", f'    """{CHARACTERISES}"""']
+        lines += [f"    {variable} = {source}" for variable, source, _ in assignments]
         if observation.raised:
             imports.add("import pytest")
             pattern = message_pattern(observation.message)
             match = f", match={pattern}" if pattern else ""
             lines += [f"    with pytest.raises({observation.raised}{match}):", f"        {expression}"]
         elif observation.relations:
-            lines += [f"    result = {expression}", f"    assert result == {observation.value_repr}"]
+            lines += [f"    result = {expression}", f"    assert {_equals('result', observation.value_repr)}"]
             lines += [f"    assert {check}" for check in relation_assertions(target, call, observation, "result")]
         else:
-            lines.append(f"    assert {expression} == {observation.value_repr}")
+            lines.append(f"    assert {_equals(expression, observation.value_repr)}")
+        lines += [f"    assert {check}" for check in effect_assertions(assignments, observation.effects)]
         functions.append("\n".join(lines))
         names.append(name)
     if not functions:
@@ -155,9 +159,11 @@ def render_unittest(
         if not observation.assertable:
             continue
         name = test_name(target, call, observation, taken)
-        expression = call.expression(target)
+        bound, assignments = bind(call, target) if observation.effects else (call, ())
+        expression = bound.expression(target)
         imports |= set(call.imports) | value_imports(observation)
         lines = [f"    def {name}(self):", f'        """{CHARACTERISES}"""']
+        lines += [f"        {variable} = {source}" for variable, source, _ in assignments]
         imports |= relation_imports(target, dict(observation.relations))
         pattern = message_pattern(observation.message) if observation.raised else None
         if observation.raised and pattern:
@@ -175,6 +181,7 @@ def render_unittest(
             ]
         else:
             lines.append(f"        self.assertEqual({expression}, {observation.value_repr})")
+        lines += [f"        self.assertTrue({check})" for check in effect_assertions(assignments, observation.effects)]
         methods.append("\n".join(lines))
         names.append(name)
     if not methods:
@@ -192,6 +199,11 @@ def render_unittest(
         generator=generator,
         labels=("characterisation",),
     )
+
+
+def _equals(expression: str, value_repr: str | None) -> str:
+    """`x is None` where the value is None (a linter flags `== None`), else `x == value`."""
+    return f"{expression} is None" if value_repr == "None" else f"{expression} == {value_repr}"
 
 
 def _snake(name: str) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from aqe.parsing.document import ParsedDocument
+from aqe.review.rules.base import node_text, walk
 from aqe.testgen.regex_samples import regex_samples
 
 MAX_STRINGS = 40
@@ -86,7 +87,7 @@ class _Found:
         self.numbers: list[str] = []
 
     def visit(self, root: Node, in_table: bool) -> None:
-        for node in _walk(root):
+        for node in walk(root):
             if node.type == "string":
                 value = _string_value(node)
                 if value is not None and not _is_docstring(node):
@@ -95,7 +96,9 @@ class _Found:
                         self.targeted += regex_samples(value)
             elif node.type in ("integer", "float"):
                 negative = node.parent is not None and node.parent.type == "unary_operator"
-                self.numbers.append(("-" if negative and _text(node.parent).startswith("-") else "") + _text(node))
+                self.numbers.append(
+                    ("-" if negative and node_text(node.parent).startswith("-") else "") + node_text(node)
+                )
             elif node.type == "call":
                 self._call(node)
             elif node.type == "comparison_operator":
@@ -106,11 +109,11 @@ class _Found:
         arguments = node.child_by_field_name("arguments")
         if function is None or arguments is None or function.type != "attribute":
             return
-        method = _text(function.child_by_field_name("attribute"))
+        method = node_text(function.child_by_field_name("attribute"))
         first = next((a for a in arguments.named_children if a.type != "comment"), None)
         if first is None:
             return
-        if method in _REGEX_FUNCTIONS and _text(function.child_by_field_name("object")) == "re":
+        if method in _REGEX_FUNCTIONS and node_text(function.child_by_field_name("object")) == "re":
             pattern = _string_value(first)
             if pattern is not None:
                 self.targeted += regex_samples(pattern)
@@ -123,7 +126,7 @@ class _Found:
 
     def _comparison(self, node: Node) -> None:
         operands = [child for child in node.named_children if child.type != "comment"]
-        operators = [_text(child) for child in node.children if not child.is_named]
+        operators = [node_text(child) for child in node.children if not child.is_named]
         if len(operands) != 2:
             return
         left, right = operands
@@ -131,7 +134,7 @@ class _Found:
             self.targeted += [f"ab{value}cd" for value in _strings_in(left) if value]
             return
         for measured, bound in ((left, right), (right, left)):
-            if measured.type == "call" and _text(measured.child_by_field_name("function")) == "len":
+            if measured.type == "call" and node_text(measured.child_by_field_name("function")) == "len":
                 number = _int_value(bound)
                 if number is not None and 0 <= number <= _MAX_LENGTH:
                     self.lengths += ["a" * size for size in (number - 1, number, number + 1) if size >= 0]
@@ -145,18 +148,6 @@ def _python_string(text: str) -> str:
     return source
 
 
-def _walk(root: Node) -> Iterator[Node]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
-def _text(node: Node | None) -> str:
-    return node.text.decode("utf-8", errors="replace") if node is not None and node.text else ""
-
-
 def _string_value(node: Node) -> str | None:
     """The str a literal spells (None for bytes, f-strings with fields, or other expressions)."""
     if node.type == "concatenated_string":
@@ -165,7 +156,7 @@ def _string_value(node: Node) -> str | None:
     if node.type != "string" or any(child.type == "interpolation" for child in node.named_children):
         return None
     try:
-        value = ast.literal_eval(_text(node).removeprefix("f").removeprefix("F"))
+        value = ast.literal_eval(node_text(node).removeprefix("f").removeprefix("F"))
     except (ValueError, SyntaxError):
         return None
     return value if isinstance(value, str) else None
@@ -181,7 +172,7 @@ def _strings_in(node: Node) -> list[str]:
 
 def _int_value(node: Node) -> int | None:
     try:
-        value = ast.literal_eval(_text(node))
+        value = ast.literal_eval(node_text(node))
     except (ValueError, SyntaxError):
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -203,27 +194,31 @@ def _top_level_functions(document: ParsedDocument) -> dict[str, Node]:
         if definition is not None and definition.type == "function_definition":
             body = definition.child_by_field_name("body")
             if body is not None:
-                functions[_text(definition.child_by_field_name("name"))] = body
+                functions[node_text(definition.child_by_field_name("name"))] = body
     return functions
 
 
-def _top_level_tables(document: ParsedDocument) -> dict[str, Node]:
-    """Module-level `NAME = {...}` / `[...]` / `re.compile(...)` / `A + B`: their right-hand sides."""
-    tables: dict[str, Node] = {}
-    for child in document.tree.root_node.named_children:
+def module_assignments(document: ParsedDocument, block: Node | None = None) -> Iterator[tuple[str, Node, Node]]:
+    """`NAME = value` statements at the top of the module (or of `block`): the name, the value's node
+    and the assignment's (which holds the annotation, if any)."""
+    for child in (block or document.tree.root_node).named_children:
         if child.type != "expression_statement" or not child.named_children:
             continue
         assignment = child.named_children[0]
         if assignment.type != "assignment":
             continue
         left, right = assignment.child_by_field_name("left"), assignment.child_by_field_name("right")
-        if left is not None and right is not None and left.type == "identifier" and right.type in _TABLE_TYPES:
-            tables[_text(left)] = right
-    return tables
+        if left is not None and right is not None and left.type == "identifier":
+            yield node_text(left), right, assignment
+
+
+def _top_level_tables(document: ParsedDocument) -> dict[str, Node]:
+    """Module-level `NAME = {...}` / `[...]` / `re.compile(...)` / `A + B`: their right-hand sides."""
+    return {name: value for name, value, _ in module_assignments(document) if value.type in _TABLE_TYPES}
 
 
 def _identifiers(node: Node) -> set[str]:
-    return {_text(n) for n in _walk(node) if n.type == "identifier"}
+    return {node_text(n) for n in walk(node) if n.type == "identifier"}
 
 
 def _with_callees(body: Node, functions: dict[str, Node]) -> list[Node]:

@@ -35,14 +35,16 @@ def add_tag(tags: list[str], tag: str) -> int:
     return len(tags)
 
 
-class Counter:
-    def __init__(self, start: int = 0) -> None:
-        self.count = start
+class Account:
+    def __init__(self) -> None:
+        self.balance_cents = 0
+        self.history: list[int] = []
 
-    def bump(self, by: int) -> None:
-        if by < 0:
-            raise ValueError(f"by must not be negative, got {by}")
-        self.count += by
+    def deposit(self, cents: int) -> None:
+        if cents <= 0:
+            raise ValueError(f"a deposit must be positive, got {cents}")
+        self.history.append(cents)
+        self.balance_cents += cents
 """
 
 
@@ -95,11 +97,12 @@ def test_a_function_with_an_inverse_is_tested_on_the_round_trip(project: Path) -
 
 
 def test_a_method_is_tested_on_the_state_it_leaves_and_the_error_it_raises(project: Path) -> None:
-    result = generate(project, "Counter.bump")
+    result = generate(project, "Account.deposit")
 
     body = result.proven.candidate.body if result.proven else ""
-    assert "counter = Counter()" in body and "assert counter.count == 1" in body
-    assert 'pytest.raises(ValueError, match=r"by must not be negative, got -1")' in body
+    assert "account = Account()" in body
+    assert "assert account.balance_cents == 1" in body and "assert account.history == [1]" in body
+    assert 'pytest.raises(ValueError, match=r"a deposit must be positive, got 0")' in body
     assert passes_in_the_suite(project, result)
 
 

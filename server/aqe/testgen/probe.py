@@ -234,9 +234,10 @@ def _relations(raw: object) -> tuple[tuple[str, bool], ...]:
 
 
 def _effects(raw: object) -> tuple[tuple[str, str], ...]:
+    """What the call changed, without any value the privacy redaction would hide (see holds_a_secret)."""
     if not isinstance(raw, dict):
         return ()
-    return tuple(sorted((str(name), str(text)) for name, text in raw.items()))
+    return tuple(sorted((str(name), str(text)) for name, text in raw.items() if not holds_a_secret(str(text))))
 
 
 def stable(first: dict[int, Observation], second: dict[int, Observation]) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 from aqe.testgen.effects import bind, effect_assertions, effects_expression
@@ -85,3 +86,11 @@ def test_a_method_that_returns_none_is_tested_on_the_state_it_leaves(tmp_path: P
     body = render_pytest(target, [(calls[0], observed)], set()).body
 
     assert "    counter = Counter()\n    assert counter.bump(1) is None\n    assert counter.count == 1" in body
+
+
+def test_a_secret_the_call_wrote_into_an_argument_is_never_asserted() -> None:
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
+    effects = {"settings": repr({"aws_key": key}), "tags": "['abc']"}
+    line = json.dumps({"n": 0, "repr": "1", "roundtrip": True, "effects": effects})
+
+    assert read_observations(line)[0].effects == (("tags", "['abc']"),)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aqe.testgen.assertions import message_pattern
-from aqe.testgen.probe import Observation, choose_cases, probe_module, read_observations
+from aqe.testgen.probe import Observation, choose_cases, read_observations
 from aqe.testgen.relations import IDEMPOTENT, confirmed, inverse_names, relation_checks
 from aqe.testgen.render import render_pytest, render_unittest
 from aqe.testgen.target import TestTarget, find_target_by_name
@@ -99,16 +99,6 @@ def test_a_function_without_an_inverse_in_its_module_is_checked_for_idempotence_
     target, calls = target_and_calls(tmp_path, "ordinal")
 
     assert list(relation_checks(target, calls[0])) == [IDEMPOTENT]
-
-
-def test_the_probe_checks_the_round_trip_with_the_inverse_of_its_module(tmp_path: Path) -> None:
-    target, calls = target_and_calls(tmp_path, "camelize")
-
-    probe = probe_module(target, calls[:1])
-
-    assert "from words import underscore" in probe
-    assert "'inverse:underscore': lambda _value: underscore(_value) == \"abc\"" in probe
-    ast.parse(probe)
 
 
 def test_the_probe_output_keeps_the_relations_of_each_call() -> None:

@@ -6,6 +6,8 @@ import ast
 import json
 from pathlib import Path
 
+import pytest
+
 from aqe.testgen.effects import bind, effect_assertions, effects_expression
 from aqe.testgen.probe import Observation, probe_module, read_observations
 from aqe.testgen.render import render_pytest
@@ -54,13 +56,41 @@ def test_a_plain_value_argument_is_left_in_the_call(tmp_path: Path) -> None:
     assert bound.arguments == calls[0].arguments
 
 
-def test_the_probe_watches_the_bound_things(tmp_path: Path) -> None:
-    target, calls = target_and_calls(tmp_path, "add_tag")
+PAIR = """
+def camelize(text: str) -> str:
+    return text.title().replace("_", "")
+
+
+def underscore(text: str) -> str:
+    return text.lower()
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "expected"),
+    [
+        (
+            BAG,
+            "add_tag",
+            ["    _aqe_tags = []\n", "lambda: add_tag(_aqe_tags, \"abc\"), {}, lambda: {'tags': _aqe_tags})"],
+        ),
+        (
+            PAIR,
+            "camelize",
+            ["from bag import underscore", "'inverse:underscore': lambda _value: underscore(_value) == \"abc\""],
+        ),
+    ],
+)
+def test_the_probe_watches_the_bound_things_and_checks_the_round_trip(
+    tmp_path: Path, source: str, name: str, expected: list[str]
+) -> None:
+    (tmp_path / "bag.py").write_text(source)
+    target = find_target_by_name(tmp_path, "bag.py", source, name)
+    calls = candidate_calls(value_context(tmp_path, target, source, []))
 
     probe = probe_module(target, calls[:1])
 
-    assert "    _aqe_tags = []\n" in probe
-    assert "lambda: add_tag(_aqe_tags, \"abc\"), {}, lambda: {'tags': _aqe_tags})" in probe
+    assert all(part in probe for part in expected), probe
     ast.parse(probe)
 
 

@@ -1,7 +1,7 @@
 """Test generation on code we did not write, against Pynguin with the same time budget.
 
     python tests/bench/bench_testgen.py [--package humanize==4.17.0] [--pynguin ~/.cache/aqe/pynguin-venv/bin/pynguin]
-                                        [--no-model] [--limit N] [--json OUT.json]
+                                        [--no-model] [--limit N] [--json OUT.json] [--keep DIR]
 
 The library's source distribution comes from PyPI (cached in ~/.cache/aqe/bench-sdists); its own tests
 are left out of the workspace, so aqe sees only the code. For every public top-level function of the
@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--no-model", action="store_true")
     parser.add_argument("--limit", type=int, default=0, help="only the first N functions")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", type=Path, help="copy the workspace with its generated tests here (for mutmut)")
     args = parser.parse_args()
     sdist = fetch_sdist(args.package)
     results: dict[str, Any] = {"machine": machine("llama-cpp-python", "coverage", "pytest"), "package": args.package}
@@ -209,6 +210,8 @@ def main() -> None:
             modules[relative] = entry
             print(f"{relative}: {entry}", file=sys.stderr)
         results["modules"] = modules
+        if args.keep:
+            shutil.copytree(root, args.keep, dirs_exist_ok=True)
     proven = [row for row in rows if row["proven"]]
     times = [row["seconds"] for row in rows if row["seconds"]]
     results["summary"] = {

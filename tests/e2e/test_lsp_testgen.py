@@ -146,7 +146,7 @@ async def test_generate_test_reports_progress_and_applies_a_test_that_passes_in_
     assert params.label == "aqe: test for late_fee_cents"
     text = (client.root / "tests/test_invoice.py").read_text()
     assert "def test_enterprise_customers_get_sixty_days():" in text  # the existing test is kept
-    assert "late_fee_cents(" in text and "pytest.raises(ValueError)" in text
+    assert "late_fee_cents(" in text and 'pytest.raises(ValueError, match=r"days_overdue cannot be negative")' in text
     result = run_suite(client.root)
     assert result.returncode == 0, result.stdout
     assert "passed" in result.stdout and "failed" not in result.stdout

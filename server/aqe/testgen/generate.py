@@ -27,8 +27,8 @@ from aqe.sandbox.runner import SandboxRefused, SandboxRunner
 from aqe.testgen.layout import TestConventions, learn_conventions
 from aqe.testgen.model_tests import build_prompt, read_candidates, variants
 from aqe.testgen.placement import Destination, TestFileEdit, build_edit, choose_destination
-from aqe.testgen.probe import PROBE_FILE, PROBE_PREFIX, greedy_cover, import_error, probe_module, read_observations
-from aqe.testgen.render import TestCandidate, render_pytest, render_unittest
+from aqe.testgen.probe import PROBE_FILE, PROBE_PREFIX, choose_cases, import_error, probe_module, read_observations
+from aqe.testgen.render import TestCandidate, render_observed
 from aqe.testgen.repair import instrument_assertions, observed_assertions, rewrite_assertions
 from aqe.testgen.target import TestTarget
 from aqe.testgen.validate import RunFailed, TestRun, lines_of, run_with_coverage, sandbox_path
@@ -167,10 +167,9 @@ class TestGenerator:
                 for name, arcs in probe.arcs.items()
                 if name.startswith(PROBE_PREFIX)
             }
-            chosen = greedy_cover(by_call, baseline, [n for n, seen in observations.items() if seen.assertable])
+            chosen = choose_cases(calls, observations, by_call, baseline)  # new arcs, then new outcomes
             cases = [(calls[n], observations[n]) for n in sorted(chosen) if n < len(calls)]  # the base call first
-            render = render_unittest if conventions.framework == "unittest" else render_pytest
-            values_candidate = render(target, cases, taken) if cases else None
+            values_candidate = render_observed(target, cases, taken, conventions, observations.values())
             if values_candidate is not None:
                 pool.candidates.append(values_candidate)
             doctests = self._doctest_candidate(target, taken)

@@ -87,6 +87,8 @@ class TestConventions:
     test_files: int
     evidence: str
     """Why, in a sentence a person can check ("12 of 14 test files use plain pytest functions")."""
+    parametrizes: bool = False
+    """A third or more of the test files use `@pytest.mark.parametrize`: so do generated tests."""
 
     def test_path_for(self, module: ModuleLocation, source_path: str) -> str:
         """Where a new test file for this module goes (workspace-relative)."""
@@ -115,8 +117,9 @@ def learn_conventions(workspace: Workspace, root: Path) -> TestConventions:
     folders: Counter[str | None] = Counter()
     patterns: Counter[str] = Counter()
     imports: Counter[str] = Counter()
-    nested = 0
+    nested = parametrized = 0
     for relative, text in test_files:
+        parametrized += "mark.parametrize(" in text
         document = ParsedDocument.parse(relative, text, Language.PYTHON)
         kinds = {unit.kind for unit, _ in iter_units(document)}
         frameworks[test_framework_of(text, kinds)] += 1
@@ -146,6 +149,7 @@ def learn_conventions(workspace: Workspace, root: Path) -> TestConventions:
         fixtures=tuple(_fixtures(workspace, root)),
         test_files=count,
         evidence=evidence,
+        parametrizes=count > 0 and parametrized * 3 >= count,
     )
 
 

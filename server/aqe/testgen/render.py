@@ -8,14 +8,22 @@ expected value may be a bug to fix rather than a truth to keep.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from aqe.testgen.assertions import (
+    CHARACTERISES,
+    message_pattern,
+    parametrizable_groups,
+    relation_assertions,
+    render_parametrized,
+)
+from aqe.testgen.effects import bind, effect_assertions
+from aqe.testgen.layout import TestConventions
 from aqe.testgen.probe import Observation, target_import
+from aqe.testgen.relations import confirmed, relation_imports
 from aqe.testgen.target import TestTarget
 from aqe.testgen.values import Call
-
-CHARACTERISES = "Characterises the current behaviour (expected values observed by aqe)."
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,13 @@ def value_imports(observation: Observation) -> set[str]:
     return {f"from {module} import {name}"}
 
 
-def test_name(target: TestTarget, call: Call, observation: Observation, taken: set[str]) -> str:
+def test_name(
+    target: TestTarget, call: Call, observation: Observation, taken: set[str], with_suffix: bool = True
+) -> str:
     base = f"test_{target.name.strip('_')}"
     if target.class_name:
         base = f"test_{_snake(target.class_name)}_{target.name.strip('_')}"
-    suffix = call.name_suffix()
+    suffix = call.name_suffix() if with_suffix else ""
     if observation.raised:
         base += f"_raises_{_snake(observation.raised)}"
     name = f"{base}_{suffix}" if suffix else base
@@ -64,25 +74,48 @@ def test_name(target: TestTarget, call: Call, observation: Observation, taken: s
 
 
 def render_pytest(
-    target: TestTarget, cases: Sequence[tuple[Call, Observation]], taken: set[str], generator: str = "values"
+    target: TestTarget,
+    cases: Sequence[tuple[Call, Observation]],
+    taken: set[str],
+    generator: str = "values",
+    parametrize: bool = False,
 ) -> TestCandidate | None:
-    """One small test per observed behaviour: `assert f(...) == value`, or `pytest.raises`."""
+    """One small test per observed behaviour: `assert f(...) == value` (and the relations that held),
+    or `pytest.raises` with a stable part of the message; cases of the same shape as one
+    parametrised test when the team writes its tests that way."""
     functions: list[str] = []
     names: list[str] = []
     imports = {target_import(target)}
+    cases = [(call, observation) for call, observation in cases if observation.assertable]
+    if parametrize:
+        for group in parametrizable_groups(cases):
+            name = test_name(target, group[0][0], group[0][1], taken, with_suffix=False)
+            functions.append(render_parametrized(target, name, group))
+            imports |= {"import pytest", *relation_imports(target, dict(group[0][1].relations))}
+            imports |= {line for call, observation in group for line in (*call.imports, *value_imports(observation))}
+            names.append(name)
+            cases = [case for case in cases if case not in group]
     for call, observation in cases:
-        if not observation.assertable:
-            continue
         name = test_name(target, call, observation, taken)
-        expression = call.expression(target)
+        bound, assignments = bind(call, target) if observation.effects else (call, ())
+        expression = bound.expression(target)
         fixtures = ", ".join(sorted(call.fixtures))
-        imports |= set(call.imports) | value_imports(observation)
+        imports |= (
+            set(call.imports) | value_imports(observation) | relation_imports(target, dict(observation.relations))
+        )
         lines = [f"def {name}({fixtures}):", f'    """{CHARACTERISES}"""']
+        lines += [f"    {variable} = {source}" for variable, source, _ in assignments]
         if observation.raised:
             imports.add("import pytest")
-            lines += [f"    with pytest.raises({observation.raised}):", f"        {expression}"]
+            pattern = message_pattern(observation.message)
+            match = f", match={pattern}" if pattern else ""
+            lines += [f"    with pytest.raises({observation.raised}{match}):", f"        {expression}"]
+        elif observation.relations:
+            lines += [f"    result = {expression}", f"    assert {_equals('result', observation.value_repr)}"]
+            lines += [f"    assert {check}" for check in relation_assertions(target, call, observation, "result")]
         else:
-            lines.append(f"    assert {expression} == {observation.value_repr}")
+            lines.append(f"    assert {_equals(expression, observation.value_repr)}")
+        lines += [f"    assert {check}" for check in effect_assertions(assignments, observation.effects)]
         functions.append("\n".join(lines))
         names.append(name)
     if not functions:
@@ -95,6 +128,22 @@ def render_pytest(
         generator=generator,
         labels=("characterisation",),
     )
+
+
+def render_observed(
+    target: TestTarget,
+    cases: Sequence[tuple[Call, Observation]],
+    taken: set[str],
+    conventions: TestConventions,
+    observations: Iterable[Observation],
+) -> TestCandidate | None:
+    """The probe's chosen cases as a test in the team's framework, with the relations that held."""
+    if not cases:
+        return None
+    cases = confirmed(cases, observations)
+    if conventions.framework == "unittest":
+        return render_unittest(target, cases, taken)
+    return render_pytest(target, cases, taken, parametrize=conventions.parametrizes)
 
 
 def render_unittest(
@@ -110,13 +159,29 @@ def render_unittest(
         if not observation.assertable:
             continue
         name = test_name(target, call, observation, taken)
-        expression = call.expression(target)
+        bound, assignments = bind(call, target) if observation.effects else (call, ())
+        expression = bound.expression(target)
         imports |= set(call.imports) | value_imports(observation)
         lines = [f"    def {name}(self):", f'        """{CHARACTERISES}"""']
-        if observation.raised:
+        lines += [f"        {variable} = {source}" for variable, source, _ in assignments]
+        imports |= relation_imports(target, dict(observation.relations))
+        pattern = message_pattern(observation.message) if observation.raised else None
+        if observation.raised and pattern:
+            lines += [
+                f"        with self.assertRaisesRegex({observation.raised}, {pattern}):",
+                f"            {expression}",
+            ]
+        elif observation.raised:
             lines += [f"        with self.assertRaises({observation.raised}):", f"            {expression}"]
+        elif observation.relations:
+            lines += [f"        result = {expression}", f"        self.assertEqual(result, {observation.value_repr})"]
+            lines += [
+                f"        self.assertTrue({check})"
+                for check in relation_assertions(target, call, observation, "result")
+            ]
         else:
             lines.append(f"        self.assertEqual({expression}, {observation.value_repr})")
+        lines += [f"        self.assertTrue({check})" for check in effect_assertions(assignments, observation.effects)]
         methods.append("\n".join(lines))
         names.append(name)
     if not methods:
@@ -134,6 +199,11 @@ def render_unittest(
         generator=generator,
         labels=("characterisation",),
     )
+
+
+def _equals(expression: str, value_repr: str | None) -> str:
+    """`x is None` where the value is None (a linter flags `== None`), else `x == value`."""
+    return f"{expression} is None" if value_repr == "None" else f"{expression} == {value_repr}"
 
 
 def _snake(name: str) -> str:

@@ -14,6 +14,7 @@ from aqe.parsing.document import ParsedDocument
 from aqe.parsing.languages import Language
 from aqe.parsing.units import CodeUnit, UnitKind, extract_units, iter_units
 from aqe.testgen.layout import ModuleLocation, module_location
+from aqe.testgen.mining import MAX_NUMBERS, MAX_STRINGS, merge_sources, mine_inputs, module_assignments
 
 ParameterKind = Literal["positional", "keyword", "var_positional", "var_keyword"]
 _MAX_LITERALS = 40
@@ -156,8 +157,9 @@ def target_from_unit(root: Path, relative_path: str, document: ParsedDocument, u
     if body is not None:
         constants = _module_constants(document)
         used = [constants[name] for name in _identifiers(body) if name in constants]
-        strings = tuple(dict.fromkeys([*strings, *(v for kind, v in used if kind == "string")]))[:_MAX_LITERALS]
-        numbers = tuple(dict.fromkeys([*numbers, *(v for kind, v in used if kind == "number")]))[:_MAX_LITERALS]
+        mined = mine_inputs(document, body)  # separators, patterns, tables, boundaries of it and its callees
+        strings = merge_sources(mined.strings, [*strings, *(v for kind, v in used if kind == "string")], MAX_STRINGS)
+        numbers = merge_sources([*numbers, *(v for kind, v in used if kind == "number")], mined.numbers, MAX_NUMBERS)
     attributes = _attributes(body) if body is not None else frozenset()
     names = module_names(document)
     owner = None
@@ -277,23 +279,15 @@ def _type_aliases(document: ParsedDocument) -> dict[str, str]:
             if consequence is not None:
                 blocks.append(consequence)
     for block in blocks:
-        for statement in block.named_children:
-            if statement.type != "expression_statement" or not statement.named_children:
-                continue
-            assignment = statement.named_children[0]
-            if assignment.type != "assignment":
-                continue
-            left, right = assignment.child_by_field_name("left"), assignment.child_by_field_name("right")
+        for name, right, assignment in module_assignments(document, block):
             annotation = assignment.child_by_field_name("type")
-            if left is None or right is None or left.type != "identifier":
-                continue
             value = _text(right)
             explicit = annotation is not None and _text(annotation).endswith("TypeAlias")
             looks_like_type = value.startswith(("Union[", "Optional[", "Literal[")) or (
                 "|" in value and _TYPE_EXPRESSION.match(value) is not None
             )
             if explicit or (annotation is None and looks_like_type):
-                aliases[_text(left)] = value
+                aliases[name] = value
     return aliases
 
 
@@ -312,24 +306,16 @@ def _module_constants(document: ParsedDocument) -> dict[str, tuple[str, str]]:
     """Top-level `NAME = 5000` / `NAME = "gold"` / `NAME = Decimal(20)`: a function that compares with
     FREE_SHIPPING_FROM_CENTS needs 5000 among its inputs as much as one that writes 5000."""
     constants: dict[str, tuple[str, str]] = {}
-    for child in document.tree.root_node.named_children:
-        if child.type != "expression_statement" or not child.named_children:
-            continue
-        assignment = child.named_children[0]
-        if assignment.type != "assignment":
-            continue
-        left, right = assignment.child_by_field_name("left"), assignment.child_by_field_name("right")
-        if left is None or right is None or left.type != "identifier":
-            continue
+    for name, right, _ in module_assignments(document):
         if right.type in ("integer", "float"):
-            constants[_text(left)] = ("number", _text(right))
+            constants[name] = ("number", _text(right))
         elif right.type == "string" and not any(c.type == "interpolation" for c in right.named_children):
-            constants[_text(left)] = ("string", _text(right))
+            constants[name] = ("string", _text(right))
         elif right.type == "call":
             arguments = right.child_by_field_name("arguments")
             values = arguments.named_children if arguments is not None else []
             if len(values) == 1 and values[0].type in ("integer", "float"):
-                constants[_text(left)] = ("number", _text(values[0]))
+                constants[name] = ("number", _text(values[0]))
     return constants
 
 

@@ -21,6 +21,7 @@ from aqe.testgen.target import ClassShape, Parameter, TestTarget, class_shape, m
 MAX_CALLS = 48
 _MAX_DEPTH = 2
 _PER_TYPE = 6
+_PER_PARAMETER = 24  # mined strings: separators, pattern matches, table keys
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def values_for(parameter: Parameter, context: ValueContext, depth: int) -> list[
         values += values_for_annotation(_type_from_name(parameter.name), context, depth, parameter.name)
     if parameter.default is not None and parameter.default != "...":
         values = [v for v in values if v.source != parameter.default]
-    return _unique(values)[: _PER_TYPE + 2]
+    return _unique(values)[:_PER_PARAMETER]
 
 
 def values_for_annotation(annotation: str, context: ValueContext, depth: int, name: str = "") -> list[Value]:
@@ -329,7 +330,7 @@ def _numbers(target: TestTarget, integer: bool) -> list[Value]:
 
 def _strings(target: TestTarget) -> list[Value]:
     literals = [Value(text, _label(text)) for text in target.string_literals if len(text) < 80]
-    return _unique([Value('"abc"', ""), *literals, Value('""', "empty")])[: _PER_TYPE + 2]
+    return _unique([Value('"abc"', ""), Value('""', "empty"), *literals])[:_PER_PARAMETER]
 
 
 def _unique(values: Iterable[Value]) -> list[Value]:
@@ -396,8 +397,6 @@ _INT_NAMES = re.compile(
     r"(count|number|num|size|index|idx|quantity|qty|total|limit|amount|cents|n|i|k|depth|level|age|year)s?$"
 )
 _STR_NAMES = re.compile(r"(name|text|key|sku|code|path|message|msg|label|title|word|prefix|suffix|id|url|email|s)$")
-
-
 _FLOAT_NAMES = re.compile(r"(price|cost|rate|ratio|percent|percentage|fraction|weight|score|factor|amount)s?$")
 
 

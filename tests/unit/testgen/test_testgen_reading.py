@@ -42,6 +42,13 @@ def test_a_top_level_module_without_a_package_imports_by_its_file_name(tmp_path:
     assert module_location(tmp_path, "tools.py") == ModuleLocation("tools", "")
 
 
+def test_generated_tests_are_parametrised_when_the_teams_tests_are(shop: Path, tmp_path: Path) -> None:
+    write(tmp_path / "plain/tests/test_one.py", "def test_one():\n    assert 1\n")
+
+    assert learn_conventions(Workspace([shop]), shop).parametrizes
+    assert not learn_conventions(Workspace([tmp_path / "plain"]), tmp_path / "plain").parametrizes
+
+
 def test_a_folder_name_that_is_not_an_identifier_cannot_be_imported(tmp_path: Path) -> None:
     write(tmp_path / "my-scripts/__init__.py", "")
 

@@ -103,19 +103,10 @@ def _meta(
     min_length: int | None = None,
     confined_to_workspace: bool = False,
 ) -> dict[str, _Declared]:
-    return {
-        _META_KEY: _Declared(
-            doc=doc,
-            group=group,
-            scope=scope,
-            implemented=implemented,
-            minimum=minimum,
-            maximum=maximum,
-            exclusive_minimum=exclusive_minimum,
-            min_length=min_length,
-            confined_to_workspace=confined_to_workspace,
-        )
-    }
+    declared = _Declared(
+        doc, group, scope, implemented, minimum, maximum, exclusive_minimum, min_length, confined_to_workspace
+    )
+    return {_META_KEY: declared}
 
 
 _REVIEW = "Review"
@@ -720,6 +711,10 @@ class Settings:
             implemented=True,
         ),
     )
+    test_generation_mutants: bool = field(default=True, metadata=_meta(
+        "Choose generated tests by the mutants of the function they kill as well as the lines they reach (one "
+        "more sandbox run per \"Generate test\"); the result says how many mutants the test kills.",
+        _TESTGEN, implemented=True))  # fmt: skip
 
     def to_wire(self) -> dict[str, Any]:
         """The settings as JSON-compatible camelCase data, the shape every source accepts back."""

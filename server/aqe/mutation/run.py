@@ -47,7 +47,7 @@ class MutationRun:
     function: FunctionMutants
     outcomes: tuple[MutantOutcome, ...]
     tests: tuple[str, ...]
-    """The tests that passed unmutated and so were run against the mutants."""
+    """The tests that passed unmutated and call the function: the ones run against the mutants."""
     failing_tests: tuple[str, ...]
     """Tests that already failed without a mutant: left out, a failure says nothing about a mutant."""
     baseline_s: float
@@ -128,10 +128,10 @@ def _read(function: FunctionMutants, result: SandboxResult) -> MutationRun:
         raise MutationRunFailed(f"pytest did not run the tests: {error}")
     by_id = {record["id"]: record for record in records if "id" in record}
     failed = tuple(baseline["failed"])
-    passing = tuple(test for test in baseline["tests"] if test not in failed)
+    passing = tuple(baseline["tests"])
     stopped = f"the run was stopped ({result.stopped_reason})" if result.stopped_reason else "not reached"
     if not passing:
-        stopped = "no test passed without a mutant, so none could judge one"
+        stopped = "no test that calls the function passed without a mutant, so none could judge one"
     outcomes = []
     for mutant in function.mutants:
         record = by_id.get(mutant.id)

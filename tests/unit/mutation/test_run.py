@@ -98,6 +98,11 @@ def test_a_mutant_that_loops_forever_is_a_timeout_and_the_run_goes_on(project: P
     assert "not run" not in status.values()
 
 
+def test_only_the_tests_that_call_the_function_judge_its_mutants(project: Path):
+    run = _run(project, "pluralize", ["tests/test_shop.py"])
+    assert run.tests == ("tests/test_shop.py::test_plural",)  # test_area and test_spin never call it
+
+
 def test_tests_that_fail_unmutated_are_left_out(project: Path):
     (project / "tests" / "test_broken.py").write_text("def test_broken():\n    assert False\n")
     run = _run(project, "pluralize", ["tests/test_broken.py", "tests/test_shop.py::test_plural"])

@@ -1,7 +1,8 @@
 """A stand-alone pytest plugin (`-p aqe_mutants --aqe-mutants=PLAN.json`) that runs many mutants of one
 function in ONE pytest session, inside the sandbox.
 
-Tests are collected once. A baseline pass times them; then, for each mutant, the function's code object
+Tests are collected once. A baseline pass times them and notes which of them call the function (only
+those can notice a mutant of it, so only those run again); then, for each mutant, the function's code object
 is swapped for the mutant's (`function.__code__ = ...`), so every reference to the function sees it,
 including names bound by `from module import function` before the swap. The collected tests run again
 under a per-mutant time limit (SIGALRM), stopping at the first failure unless the plan asks for every
@@ -17,7 +18,9 @@ import importlib
 import inspect
 import json
 import signal
+import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -53,18 +56,20 @@ def _run_plan(session, plan, out):
         out.flush()
 
     items = list(session.items)
-    started = time.monotonic()
-    failed = _run_items(items, stop_early=False)
-    baseline_s = time.monotonic() - started
-    emit({"baseline": {"seconds": baseline_s, "tests": [item.nodeid for item in items], "failed": failed}})
-    items = [item for item in items if item.nodeid not in failed]
-    if not items:
-        return
     try:
         function = _function(plan["module"], plan["qualified_name"])
     except Exception as error:  # the module cannot be imported: every mutant says so
+        _run_items(items, stop_early=False)
         for mutant in plan["mutants"]:
             emit({"id": mutant["id"], "status": "error", "detail": f"{type(error).__name__}: {error}"})
+        return
+    reached = set()
+    started = time.monotonic()
+    failed = _run_items(items, stop_early=False, watch=(function.__code__, reached))
+    baseline_s = time.monotonic() - started
+    items = [item for item in items if item.nodeid not in failed and item.nodeid in reached]
+    emit({"baseline": {"seconds": baseline_s, "tests": [item.nodeid for item in items], "failed": failed}})
+    if not items:
         return
     original = (function.__code__, function.__defaults__, function.__kwdefaults__)
     limit = max(plan["min_timeout_s"], baseline_s * plan["timeout_factor"])
@@ -102,20 +107,38 @@ def _run_plan(session, plan, out):
             emit({"id": mutant["id"], "status": "killed" if killers else "survived", "killed_by": killers})
 
 
-def _run_items(items, stop_early):
-    """The node ids of the tests that failed (the first one only, with `stop_early`)."""
+def _run_items(items, stop_early, watch=None):
+    """The node ids of the tests that failed (the first one only, with `stop_early`). With `watch`
+    (a code object, a set), the node ids of the tests that call that code are added to the set: a
+    test that never calls the function cannot notice its mutants."""
     from _pytest.runner import runtestprotocol
 
     failed = []
     for index, item in enumerate(items):
         following = items[index + 1] if index + 1 < len(items) else None
-        reports = runtestprotocol(item, nextitem=following, log=False)
+        if watch is not None:
+            _watch_calls(watch[0], watch[1], item.nodeid)
+        try:
+            reports = runtestprotocol(item, nextitem=following, log=False)
+        finally:
+            if watch is not None:
+                sys.setprofile(None)
+                threading.setprofile(None)
         if any(report.failed for report in reports):
             failed.append(item.nodeid)
             if stop_early and following is not None:
                 item.session._setupstate.teardown_exact(None)
                 break
     return failed
+
+
+def _watch_calls(code, reached, node_id):
+    def profile(frame, event, _arg):
+        if event == "call" and frame.f_code is code:
+            reached.add(node_id)
+
+    sys.setprofile(profile)
+    threading.setprofile(profile)
 
 
 def _function(module_name, qualified_name):

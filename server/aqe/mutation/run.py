@@ -97,8 +97,10 @@ def run_mutants(
         "min_timeout_s": MIN_TIMEOUT_S,
         "every_killer": every_killer,
     }
+    # A plugin of the interpreter's (not the project's) warning at start-up must not stop a project whose
+    # settings turn warnings into errors (pytest-asyncio's loop-scope notice did, on isodate and humanize).
     command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "aqe_mutants",
-               f"--aqe-mutants={PLAN_FILE}", *tests]  # fmt: skip
+               "-W", "ignore::pytest.PytestDeprecationWarning", f"--aqe-mutants={PLAN_FILE}", *tests]  # fmt: skip
     environment = dict(pytest_environment(root))
     paths = [str(PLUGINS_DIR), environment.get("PYTHONPATH", ""), import_root or "."]
     environment["PYTHONPATH"] = ":".join(dict.fromkeys(filter(None, ":".join(paths).split(":"))))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,8 @@ from aqe.cli import main
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'calc'\n")
-    (tmp_path / "calc.py").write_text(
-        textwrap.dedent(
-            """
-            def discount(total: int) -> int:
-                if total >= 100:
-                    return total - 10
-                return total
-
-
-            def untested(value: int) -> int:
-                return value * 2
-            """
-        )
-    )
+    calc = "def discount(total: int) -> int:\n    if total >= 100:\n        return total - 10\n    return total\n"
+    (tmp_path / "calc.py").write_text(calc + "\n\ndef untested(value: int) -> int:\n    return value * 2\n")
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_calc.py").write_text(
         "from calc import discount\n\n\ndef test_discount():\n    assert discount(150) == 140\n"
@@ -58,7 +45,7 @@ def test_aqe_mutants_lists_survivors_on_their_lines_and_exits_1(project: Path, c
     assert main(["mutants", "calc.py::discount", "--root", str(project)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("calc.py::discount: ")
-    assert "calc.py:3:14: changing `>=` to `>` here breaks no test" in out
+    assert "calc.py:2:14: changing `>=` to `>` here breaks no test" in out
 
 
 def test_aqe_mutants_json_gives_every_mutant_with_its_outcome(project: Path, capsys):

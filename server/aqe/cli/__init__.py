@@ -10,13 +10,13 @@ import sys
 from collections.abc import Sequence
 
 from aqe import __version__
-from aqe.cli import analyze, coverage, flaky, generate, index, learning, model, privacy, serve
+from aqe.cli import analyze, coverage, flaky, generate, index, learning, model, mutants, privacy, serve
 from aqe.cli.analyze import render_rules_markdown
 from aqe.cli.common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, OutputError
 
 __all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "render_rules_markdown"]
 
-_GROUPS = (serve, analyze, model, privacy, index, generate, coverage, flaky, learning)
+_GROUPS = (serve, analyze, model, privacy, index, generate, mutants, coverage, flaky, learning)
 
 
 def build_parser() -> argparse.ArgumentParser:

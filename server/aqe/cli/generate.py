@@ -207,7 +207,8 @@ def _text(root: Path, result: GenerationResult, *, diff: bool, written: bool) ->
     head = (
         f"{target}: {', '.join(proven.candidate.test_names)} ({proven.candidate.generator}) passed {proven.runs} runs "
         f"and reaches {gained} branch arcs the module's tests do not, lines {_ranges(proven.lines_gained)}; "
-        f"{result.seconds:.1f} s"
+        + (f"{kills}; " if (kills := _kills(result)) else "")
+        + f"{result.seconds:.1f} s"
     )
     if written:
         return f"{head}\n  written to {proven.edit.path}"
@@ -219,6 +220,12 @@ def _text(root: Path, result: GenerationResult, *, diff: bool, written: bool) ->
         lines = difflib.unified_diff(before, after, f"a/{name}" if before else "/dev/null", f"b/{name}")
         return head + "\n" + "".join(lines)
     return f"{head}\n--- {proven.edit.path}\n{proven.candidate.body}"
+
+
+def _kills(result: GenerationResult) -> str:
+    from aqe.testgen.strength import kills_summary
+
+    return kills_summary(result.proven, result.target.name)
 
 
 def _ranges(lines: tuple[int, ...]) -> str:
@@ -258,6 +265,9 @@ def _json(result: GenerationResult) -> dict[str, Any]:
             "linesGained": list(proven.lines_gained),
             "repaired": proven.repaired,
             "labels": list(proven.candidate.labels),
+            "mutantsKilled": proven.mutants_killed,
+            "mutantsTotal": proven.mutants_total,
+            "mutantsKilledBefore": proven.mutants_killed_before,
         },
         "candidates": [
             {

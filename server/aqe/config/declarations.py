@@ -290,6 +290,15 @@ class Settings(CoreSettings):
             implemented=True,
         ),
     )
+    test_generation_mutants: bool = field(
+        default=True,
+        metadata=_meta(
+            "Choose generated tests by the mutants of the function they kill as well as the lines they reach (one "
+            'more sandbox run per "Generate test"); the result says how many mutants the test kills.',
+            _TESTGEN,
+            implemented=True,
+        ),
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """The settings as JSON-compatible camelCase data, the shape every source accepts back."""

@@ -30,6 +30,7 @@ from aqe.testgen.placement import Destination, TestFileEdit, build_edit, choose_
 from aqe.testgen.probe import PROBE_FILE, PROBE_PREFIX, choose_cases, import_error, probe_module, read_observations
 from aqe.testgen.render import TestCandidate, render_observed
 from aqe.testgen.repair import instrument_assertions, observed_assertions, rewrite_assertions
+from aqe.testgen.strength import Gain, gains, mutant_kills, smallest_cover
 from aqe.testgen.target import TestTarget
 from aqe.testgen.validate import RunFailed, TestRun, lines_of, run_with_coverage, sandbox_path
 from aqe.testgen.values import candidate_calls, value_context
@@ -72,6 +73,11 @@ class ProvenTest:
     lines_gained: tuple[int, ...]
     runs: int
     repaired: bool
+    mutants_killed: int | None = None
+    """Mutants of the function the test kills; None when no mutant run took place (see strength.py)."""
+    mutants_total: int | None = None
+    mutants_killed_before: int | None = None
+    """Mutants the project's own tests already killed in the same run."""
 
 
 @dataclass(frozen=True)
@@ -392,54 +398,44 @@ class TestGenerator:
         conventions: TestConventions,
         probe: TestRun,
     ) -> GenerationResult:
-        reports: list[CandidateReport] = []
-        proven: list[tuple[TestCandidate, frozenset[tuple[int, int]]]] = []
-        best: tuple[tuple[int, int], TestCandidate, frozenset[tuple[int, int]]] | None = None
         executions = sum(run.repeats for run in runs)
+        passing = [c for c in pool.candidates if sum(r.repeats for r in runs if r.passed(c.test_names)) == executions]
+        kills = None
+        if passing and self.settings.test_generation_mutants:
+            self._step("running", f"running the mutants of `{target.name}` against {len(passing)} passing candidates")
+            started = time.monotonic()
+            kills = mutant_kills(self.root, self.runner, self.python, self.settings, target, destination, passing,
+                                 self._related_tests(target, destination), self.cancel)  # fmt: skip
+            self.timings["mutants"] = time.monotonic() - started
+            self._step("choosing", f"kills counted for {len(passing)} candidates")  # stops here if cancelled
+        reports: list[CandidateReport] = []
+        offers: list[tuple[TestCandidate, frozenset[Gain]]] = []
         for candidate in pool.candidates:
             passed = sum(run.repeats for run in runs if run.passed(candidate.test_names))
             reached = runs[0].arcs_of(candidate.test_names)
-            gained = reached - baseline
+            gained = gains(candidate, reached, baseline, kills)
             note = ""
             if passed < executions:
-                first_failure = next(
-                    (runs[0].messages.get(n) for n in candidate.test_names if runs[0].messages.get(n)), ""
-                )
+                first_failure = next((runs[0].messages[n] for n in candidate.test_names if runs[0].messages.get(n)), "")
                 note = (first_failure or "failed").splitlines()[0][:200]
             elif not gained:
-                note = "passes but reaches nothing the existing tests do not"
-            reports.append(
-                CandidateReport(
-                    candidate.name,
-                    candidate.generator,
-                    passed,
-                    len(gained),
-                    candidate.lines,
-                    candidate.name in pool.repaired,
-                    note,
-                    candidate.body,
+                note = "passes but reaches nothing the existing tests do not" + (
+                    ", and kills no mutant they miss" if kills else ""
                 )
-            )
+            arcs_gained = len(reached - baseline)
+            reports.append(CandidateReport(candidate.name, candidate.generator, passed, arcs_gained, candidate.lines,
+                                           candidate.name in pool.repaired, note, candidate.body))  # fmt: skip
             if passed == executions and gained:
-                proven.append((candidate, reached))
-                score = (len(gained), -candidate.lines)
-                if best is None or score > best[0]:
-                    best = (score, candidate, reached)
+                offers.append((candidate, gained))
         network = probe.sandbox.network_isolated if probe.sandbox is not None else False
-        if best is None:
+        chosen = smallest_cover(offers)
+        if not chosen:
             reason = _why_none(reports, executions)
             return GenerationResult(target, None, reason, tuple(reports), conventions=conventions.evidence,
                                     network_isolated=network)  # fmt: skip
-        _, winner, reached = best
-        # The best candidate first; then any other proven one that still reaches something new (a
-        # doctest and observed calls often cover different paths). Greedy, so nothing redundant.
-        chosen = [winner]
-        for candidate, arcs in sorted(proven, key=lambda item: (-len(item[1] - baseline), item[0].lines)):
-            if candidate is not winner and arcs - baseline - reached:
-                chosen.append(candidate)
-                reached = reached | arcs
-        if len(chosen) > 1:
-            winner = _combined(chosen)
+        # The candidate worth most alone first; then each other proven one that still adds arcs or kills.
+        winner = chosen[0] if len(chosen) == 1 else _combined(chosen)
+        reached = runs[0].arcs_of(winner.test_names)
         all_arcs = probe.arcs_of(list(probe.arcs))
         result = ProvenTest(
             candidate=winner,
@@ -450,6 +446,9 @@ class TestGenerator:
             lines_gained=tuple(sorted(lines_of(reached - baseline) - lines_of(baseline))),
             runs=executions,
             repaired=any(candidate.name in pool.repaired for candidate in chosen),
+            mutants_killed=len(kills.of(chosen)) if kills else None,
+            mutants_total=kills.total if kills else None,
+            mutants_killed_before=len(kills.by_existing) if kills else None,
         )
         return GenerationResult(target, result, None, tuple(reports), conventions=conventions.evidence,
                                 network_isolated=network)  # fmt: skip

@@ -52,3 +52,12 @@ def test_an_untrusted_project_proves_nothing(shop: Path):
     assert result.proven is None and "not trusted" in (result.reason or "")
     assert not project.sandbox_runner().trusted
     assert Settings().sandbox_disk_mb * 1024**2 == project.sandbox_runner().max_disk_bytes
+
+
+def test_aqe_generate_json_says_how_many_mutants_the_test_kills(shop: Path, capsys):
+    arguments = ["generate", "src/shop/shipping.py::shipping_cents", "--no-model", "--format", "json"]
+    assert main([*arguments, "--root", str(shop)]) == 0
+    [report] = json.loads(capsys.readouterr().out)
+    test = report["test"]
+    assert 0 < test["mutantsKilled"] <= test["mutantsTotal"]
+    assert test["mutantsKilledBefore"] == 0  # the example shop has no test of shipping

@@ -30,6 +30,7 @@ from aqe.lsp.server import AqeLanguageServer
 from aqe.parsing.languages import Language
 from aqe.testgen.generate import GenerationResult
 from aqe.testgen.placement import TestFileEdit
+from aqe.testgen.strength import kills_summary
 from aqe.testgen.target import TargetError, TestTarget, find_target
 from aqe.workspace import path_from_uri
 
@@ -160,6 +161,7 @@ class TestGenerationFeature:
                 if "characterisation" in proven.candidate.labels
                 else ""
             )
+            + _kills(result)
             + ("" if result.network_isolated else "; note: the sandbox could not cut off the network on this machine")
         )
         self.server.notify_user(message, types.MessageType.Info, always=True)
@@ -355,3 +357,8 @@ def register(server: AqeLanguageServer) -> None:
                 )
             )
         return lenses
+
+
+def _kills(result: GenerationResult) -> str:
+    summary = kills_summary(result.proven, result.target.name)
+    return f"; it {summary}" if summary else ""

@@ -690,6 +690,30 @@ class Settings:
             implemented=True,
         ),
     )
+    project_python: str | None = field(
+        default=None,
+        metadata=_meta(
+            "The Python interpreter that runs the project's tests (test generation, coverage, flaky reruns), "
+            "e.g. `.venv/bin/python`; relative to the workspace root. null: the editor's interpreter for the "
+            "project (VS Code's Python extension), then the project's `.venv`/`venv`, then `$VIRTUAL_ENV`, then "
+            "the interpreter aqe runs in. A workspace may only choose an interpreter inside itself.",
+            _SANDBOX,
+            min_length=1,
+            confined_to_workspace=True,
+            implemented=True,
+        ),
+    )
+    editor_python: str | None = field(
+        default=None,
+        metadata=_meta(
+            "The interpreter the editor uses for this project, sent by the client (the VS Code extension "
+            "reads the Python extension's active environment); `projectPython` wins over it.",
+            _SANDBOX,
+            scope=Scope.USER,
+            min_length=1,
+            implemented=True,
+        ),
+    )
     test_generation_candidates: int = field(
         default=3,
         metadata=_meta(
@@ -1322,58 +1346,9 @@ def _schema_for(spec: SettingSpec) -> dict[str, Any]:
 
 def render_settings_table() -> str:
     """The Markdown reference in docs/configuration.md; a test keeps the committed copy current."""
-    lines: list[str] = []
-    for group in GROUPS:
-        specs = [spec for spec in setting_specs() if spec.group == group]
-        lines += [
-            f"### {group}",
-            "",
-            "| Key | Type | Default | Scope | Status | Description |",
-            "|---|---|---|---|---|---|",
-        ]
-        for spec in specs:
-            cells = (
-                f"`{spec.key}`",
-                _type_cell(spec),
-                f"`{json.dumps(_json_value(spec.default))}`",
-                _scope_cell(spec),
-                "implemented" if spec.implemented else "reserved",
-                spec.doc,
-            )
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+    from aqe.settings_docs import settings_tables  # only the docs need it: kept out of every start-up
 
-
-def _scope_cell(spec: SettingSpec) -> str:
-    if spec.name == _TIGHTEN_ONLY:
-        return "user; a workspace may only tighten it"
-    if spec.name in _WORKSPACE_MAY_ONLY_LOWER:
-        return "any; a workspace may only lower it"
-    return "user" if spec.scope is Scope.USER else "any"
-
-
-def _type_cell(spec: SettingSpec) -> str:
-    if spec.kind is ValueKind.STRING_MAP:
-        return "table: rule → " + ", ".join(f"`{choice}`" for choice in spec.choices or ())
-    if spec.kind is ValueKind.STRING_LIST:
-        return "list of strings"
-    if spec.choices is not None:
-        return "one of " + ", ".join(f"`{json.dumps(choice)}`" for choice in spec.choices)
-    text = {ValueKind.INTEGER: "integer", ValueKind.NUMBER: "number"}.get(spec.kind, spec.kind.value)
-    lower, upper = spec.minimum, spec.maximum
-    if lower is not None and upper is not None and not spec.exclusive_minimum:
-        text += f", {_number(lower)} to {_number(upper)}"
-    elif lower is not None or upper is not None:
-        bounds = []
-        if lower is not None:
-            bounds.append(f"> {_number(lower)}" if spec.exclusive_minimum else f"≥ {_number(lower)}")
-        if upper is not None:
-            bounds.append(f"≤ {_number(upper)}")
-        text += ", " + " and ".join(bounds)
-    if spec.nullable:
-        text += " or null"
-    return text
+    return settings_tables()
 
 
 # ---------------------------------------------------------------------------------------------

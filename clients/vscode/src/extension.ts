@@ -6,7 +6,7 @@ import { DidChangeConfigurationNotification, LanguageClient, LanguageClientOptio
 import { Commands } from "./commands";
 import { NotificationProgressFeature } from "./progress";
 import { RestartingErrorHandler } from "./restarts";
-import { ServerNotFound, onPythonInterpreterChange, resolveServerCommand } from "./serverCommand";
+import { ServerNotFound, onPythonInterpreterChange, pythonExtensionInterpreter, resolveServerCommand } from "./serverCommand";
 import { RESTART_KEYS, SECTION, initializationOptions, serverKeys, serverSettings } from "./settings";
 import { STATUS_NOTIFICATION, ServerStatus, StatusItem } from "./status";
 
@@ -27,6 +27,8 @@ class AqeExtension implements vscode.Disposable {
   private stderrTail: string[] = [];
   /** Whether the server of the current start got as far as running (else it failed to start). */
   private serverRan = false;
+  /** The Python extension's interpreter for the folder at this start (it runs the project's tests). */
+  private editorPython: string | undefined;
   private readonly keys: string[];
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -105,6 +107,10 @@ class AqeExtension implements vscode.Disposable {
       return undefined;
     }
     this.output.info(`starting ${server.command} ${server.args.join(" ")} (from ${server.origin})`);
+    this.editorPython = await pythonExtensionInterpreter(scope); // absent extension: undefined, quietly
+    if (this.editorPython !== undefined) {
+      this.output.info(`the project's tests run with the Python extension's interpreter ${this.editorPython}`);
+    }
     const serverOptions: ServerOptions = async () => {
       const child = spawn(server.command, server.args, {
         cwd: scope?.fsPath,
@@ -124,7 +130,7 @@ class AqeExtension implements vscode.Disposable {
       errorHandler: this.errorHandler,
       // A failed initialize is reported once, by cannotStart(), with the server's own last words.
       initializationFailedHandler: () => false,
-      initializationOptions: () => initializationOptions(this.keys, vscode.workspace.isTrusted, scope),
+      initializationOptions: () => initializationOptions(this.keys, vscode.workspace.isTrusted, scope, this.editorPython),
       middleware: {
         workspace: {
           // The server asks for section "aqe"; answer with the same user/workspace split as at start-up.
@@ -135,7 +141,12 @@ class AqeExtension implements vscode.Disposable {
             }
             return params.items.map((item) =>
               item.section === SECTION
-                ? serverSettings(this.keys, vscode.workspace.isTrusted, item.scopeUri ? vscode.Uri.parse(item.scopeUri) : scope)
+                ? serverSettings(
+                    this.keys,
+                    vscode.workspace.isTrusted,
+                    item.scopeUri ? vscode.Uri.parse(item.scopeUri) : scope,
+                    this.editorPython,
+                  )
                 : null,
             );
           },
@@ -249,7 +260,7 @@ class AqeExtension implements vscode.Disposable {
     const client = this.client;
     if (client?.state === State.Running) {
       const scope = vscode.workspace.workspaceFolders?.[0]?.uri;
-      const settings = serverSettings(this.keys, vscode.workspace.isTrusted, scope);
+      const settings = serverSettings(this.keys, vscode.workspace.isTrusted, scope, this.editorPython);
       void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings } });
     }
   }

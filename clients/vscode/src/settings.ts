@@ -40,8 +40,18 @@ export function serverKeys(packageJson: unknown): string[] {
   return keys;
 }
 
-/** What this workspace's user and workspace settings say, for initializationOptions and workspace/configuration. */
-export function serverSettings(keys: readonly string[], trusted: boolean, scope?: vscode.Uri): ServerSettings {
+/** The server setting the extension fills in: the Python extension's interpreter for the folder, which runs the
+ * project's tests unless `aqe.projectPython` says otherwise. */
+export const EDITOR_PYTHON_KEY = "editorPython";
+
+/** What this workspace's user and workspace settings say, for initializationOptions and workspace/configuration;
+ * `editorPython` (the Python extension's choice) travels as a user setting: a workspace cannot claim it. */
+export function serverSettings(
+  keys: readonly string[],
+  trusted: boolean,
+  scope?: vscode.Uri,
+  editorPython?: string,
+): ServerSettings {
   const configuration = vscode.workspace.getConfiguration(SECTION, scope);
   const userSettings: SettingsTable = {};
   const workspaceSettings: SettingsTable = {};
@@ -58,12 +68,20 @@ export function serverSettings(keys: readonly string[], trusted: boolean, scope?
       workspaceSettings[key] = fromWorkspace;
     }
   }
+  if (editorPython !== undefined) {
+    userSettings[EDITOR_PYTHON_KEY] = editorPython;
+  }
   return trusted ? { userSettings, workspaceSettings } : { userSettings };
 }
 
 /** initializationOptions: the trust flag at the top, where the server reads it, and the settings under `aqe`. */
-export function initializationOptions(keys: readonly string[], trusted: boolean, scope?: vscode.Uri): object {
-  return { trusted, [SECTION]: serverSettings(keys, trusted, scope) };
+export function initializationOptions(
+  keys: readonly string[],
+  trusted: boolean,
+  scope?: vscode.Uri,
+  editorPython?: string,
+): object {
+  return { trusted, [SECTION]: serverSettings(keys, trusted, scope, editorPython) };
 }
 
 export function clientSetting<T>(key: string, scope?: vscode.Uri): T | undefined {

@@ -174,7 +174,11 @@ end
 --- The client configuration (the shape vim.lsp.config and vim.lsp.start take).
 function M.config(opts)
   opts = opts or {}
-  local settings = opts.settings or {}
+  local settings = vim.deepcopy(opts.settings or {})
+  if opts.project_python then
+    -- The interpreter that runs the project's tests (its dependencies are there), not the one running aqe.
+    settings.projectPython = opts.project_python
+  end
   if next(settings) == nil then
     settings = vim.empty_dict() -- an empty Lua table would reach the server as a JSON list, not an object
   end

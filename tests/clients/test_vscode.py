@@ -141,6 +141,19 @@ def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
     window.screenshot("related-tests")
 
 
+def test_find_related_tests_from_the_code_action_menu_shows_them(open_vscode, sample_workspace):
+    """The server offers it as a code action; choosing it once ran the request and dropped the answer."""
+    reason = missing_command_reason("aqe.findRelatedTests")
+    if reason:
+        pytest.skip(reason)
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window.code_action_on_line("def total", "Find related tests for `total`")
+    window.browser("waitFor", selector=".peekview-widget", text="test_cart.py", timeout=120_000)
+    window.screenshot("related-tests-from-code-action")
+
+
 def test_a_command_the_server_lacks_says_so(open_vscode, sample_workspace):
     client_commands = {
         "aqe.reindex": "aqe: Reindex Workspace",

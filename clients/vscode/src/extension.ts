@@ -3,7 +3,7 @@
 import { ChildProcess, spawn } from "node:child_process";
 import * as vscode from "vscode";
 import { DidChangeConfigurationNotification, LanguageClient, LanguageClientOptions, ServerOptions, State } from "vscode-languageclient/node";
-import { Commands } from "./commands";
+import { CodeLocation, Commands, SHOWN_BY_THE_EXTENSION, routeToExtension } from "./commands";
 import { NotificationProgressFeature } from "./progress";
 import { RestartingErrorHandler } from "./restarts";
 import { ServerNotFound, onPythonInterpreterChange, pythonExtensionInterpreter, resolveServerCommand } from "./serverCommand";
@@ -45,6 +45,11 @@ class AqeExtension implements vscode.Disposable {
     // Palette ids differ from the server's command ids: vscode-languageclient registers every command the
     // server advertises under its own id, and a second registration of one id fails the client's start.
     register("aqe.findRelatedTestsAtCursor", () => commands.findRelatedTests());
+    this.disposables.push(
+      vscode.commands.registerCommand(SHOWN_BY_THE_EXTENSION["aqe.findRelatedTests"], (at?: CodeLocation) =>
+        commands.findRelatedTests(at),
+      ),
+    );
     register("aqe.showLearnedStandards", () => commands.showLearned());
     register("aqe.resetLearnedRule", () => commands.resetLearned());
     register("aqe.exportLearningState", () => commands.exportState());
@@ -132,6 +137,9 @@ class AqeExtension implements vscode.Disposable {
       initializationFailedHandler: () => false,
       initializationOptions: () => initializationOptions(this.keys, vscode.workspace.isTrusted, scope, this.editorPython),
       middleware: {
+        // A code action whose command answers with something to show runs the extension's command instead.
+        provideCodeActions: async (document, range, context, token, next) =>
+          (await next(document, range, context, token))?.map(routeToExtension),
         workspace: {
           // The server asks for section "aqe"; answer with the same user/workspace split as at start-up.
           configuration: (params, token, next) => {

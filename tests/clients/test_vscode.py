@@ -107,13 +107,14 @@ def test_generate_test_writes_a_passing_test(open_vscode, sample_workspace):
     window.browser("click", selector=".editor-instance .view-line", text="def discounted")
     window.run_command("aqe: Generate Test for Function at Cursor")
 
-    def changed_tests() -> dict[Path, str]:
-        window.run_command("File: Save All")
+    def changed_tests() -> dict[Path, str]:  # on disk: the extension saves the test file it was given
         now = {path: path.read_text() for path in sample_workspace.rglob("test_*.py")}
         return {path: text for path, text in now.items() if before.get(path) != text}
 
     written = window.wait_until(changed_tests, bool, 300, "a generated test written")
+    shown = _wait_for_notification(window, "and saved it.")
     window.screenshot("generated-test")
+    assert shown.startswith("aqe: added ") and " to tests/test_cart.py and saved it." in shown
     assert any("discounted" in text for text in written.values())
     added = new_test_ids(before, written, sample_workspace)  # the sample keeps a failing test on purpose
     assert added

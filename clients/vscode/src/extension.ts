@@ -4,6 +4,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import * as vscode from "vscode";
 import { DidChangeConfigurationNotification, LanguageClient, LanguageClientOptions, ServerOptions, State } from "vscode-languageclient/node";
 import { CodeLocation, Commands, SHOWN_BY_THE_EXTENSION, routeToExtension } from "./commands";
+import { SAVES_GENERATED_TESTS, applyAndSave } from "./generatedTests";
 import { NotificationProgressFeature } from "./progress";
 import { RestartingErrorHandler } from "./restarts";
 import { ServerNotFound, onPythonInterpreterChange, pythonExtensionInterpreter, resolveServerCommand } from "./serverCommand";
@@ -135,12 +136,16 @@ class AqeExtension implements vscode.Disposable {
       errorHandler: this.errorHandler,
       // A failed initialize is reported once, by cannotStart(), with the server's own last words.
       initializationFailedHandler: () => false,
-      initializationOptions: () => initializationOptions(this.keys, vscode.workspace.isTrusted, scope, this.editorPython),
+      initializationOptions: () => ({
+        ...initializationOptions(this.keys, vscode.workspace.isTrusted, scope, this.editorPython),
+        [SAVES_GENERATED_TESTS]: true,
+      }),
       middleware: {
         // A code action whose command answers with something to show runs the extension's command instead.
         provideCodeActions: async (document, range, context, token, next) =>
           (await next(document, range, context, token))?.map(routeToExtension),
         workspace: {
+          handleApplyEdit: applyAndSave,
           // The server asks for section "aqe"; answer with the same user/workspace split as at start-up.
           configuration: (params, token, next) => {
             const ours = params.items.map((item) => item.section === SECTION);

@@ -142,7 +142,8 @@ def test_a_command_the_server_lacks_says_so(open_neovim, sample_workspace):
     assert f"This aqe server does not provide {lacking[0]} yet" in messages
 
 
-def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
+def _in_total_with_related_tests(open_neovim, sample_workspace):
+    """cart.py open and reviewed, the cursor in `total`, on a server that finds related tests."""
     reason = missing_command_reason("aqe.findRelatedTests")
     if reason:
         pytest.skip(reason)
@@ -150,6 +151,11 @@ def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
     editor.edit("src/shop/cart.py")
     _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING)
     editor.nvim.current.window.cursor = (18, 5)  # in `def total(cart)`
+    return editor
+
+
+def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
+    editor = _in_total_with_related_tests(open_neovim, sample_workspace)
     editor.nvim.command("AqeRelatedTests")
     items = editor.wait_until(lambda: editor.lua("return vim.fn.getqflist()"), bool, 120, "related tests listed")
     names = [editor.lua("return vim.api.nvim_buf_get_name(...)", item["bufnr"]) for item in items]
@@ -171,13 +177,7 @@ return titles
 
 
 def test_related_tests_from_the_code_action_fill_the_quickfix_list(open_neovim, sample_workspace):
-    reason = missing_command_reason("aqe.findRelatedTests")
-    if reason:
-        pytest.skip(reason)
-    editor = open_neovim(sample_workspace)
-    editor.edit("src/shop/cart.py")
-    _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING)
-    editor.nvim.current.window.cursor = (18, 5)  # in `def total(cart)`
+    editor = _in_total_with_related_tests(open_neovim, sample_workspace)
     title = "Find related tests for `total`"
     editor.wait_until(lambda: editor.lua(_CODE_ACTION_TITLES), lambda titles: title in titles, 120, "the action")
     editor.lua(

@@ -129,13 +129,19 @@ def test_generate_test_writes_a_passing_test(open_vscode, sample_workspace):
     assert result.returncode == 0, result.stdout
 
 
-def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
+def _cart_with_related_tests(open_vscode, sample_workspace) -> VSCodeWindow:
+    """cart.py open and reviewed, on a server that finds related tests (else the test is skipped)."""
     reason = missing_command_reason("aqe.findRelatedTests")
     if reason:
         pytest.skip(reason)
     window = open_vscode(sample_workspace)
     window.open_file("src/shop/cart.py")
     _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    return window
+
+
+def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
+    window = _cart_with_related_tests(open_vscode, sample_workspace)
     window.browser("click", selector=".editor-instance .view-line", text="def total")
     window.run_command("aqe: Find Related Tests")
     window.browser("waitFor", selector=".peekview-widget", text="test_cart.py", timeout=120_000)
@@ -144,12 +150,7 @@ def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
 
 def test_find_related_tests_from_the_code_action_menu_shows_them(open_vscode, sample_workspace):
     """The server offers it as a code action; choosing it once ran the request and dropped the answer."""
-    reason = missing_command_reason("aqe.findRelatedTests")
-    if reason:
-        pytest.skip(reason)
-    window = open_vscode(sample_workspace)
-    window.open_file("src/shop/cart.py")
-    _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    window = _cart_with_related_tests(open_vscode, sample_workspace)
     window.code_action_on_line("def total", "Find related tests for `total`")
     window.browser("waitFor", selector=".peekview-widget", text="test_cart.py", timeout=120_000)
     window.screenshot("related-tests-from-code-action")

@@ -321,3 +321,23 @@ def test_not_our_standard_is_learned_shown_and_reset_from_the_palette(open_vscod
     window.browser("press", keys="Enter")
     window.wait_until(lambda: _feedback(sample_workspace), lambda kinds: ("reset", "QE202") in kinds, 30,
                       "the reset in the feedback log")  # fmt: skip
+
+
+def test_machine_settings_set_where_vs_code_ignores_them_are_reported_with_where_they_belong(
+    open_vscode, sample_workspace
+):
+    """Machine settings never count in a workspace's .vscode/settings.json (VS Code drops them without a word);
+    code-server is a remote window, where they belong in the Remote settings."""
+    (sample_workspace / ".vscode").mkdir()
+    (sample_workspace / ".vscode" / "settings.json").write_text(
+        '{\n  // theirs\n  "aqe.privacyMode": "off",\n  "aqe.sandboxAllowNetwork": true,\n}\n'
+    )
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    shown = _wait_for_notification(window, "machine settings")
+    window.screenshot("misplaced-settings")
+    assert (
+        "aqe: aqe.privacyMode, aqe.sandboxAllowNetwork are machine settings, ignored in the workspace settings "
+        "of sample (.vscode/settings.json); set them in the Remote settings of this window."
+    ) in shown
+    assert "Open Remote Settings" in shown  # the button that opens where they belong

@@ -8,6 +8,7 @@ import { SAVES_GENERATED_TESTS, applyAndSave } from "./generatedTests";
 import { NotificationProgressFeature } from "./progress";
 import { RestartingErrorHandler } from "./restarts";
 import { ServerNotFound, onPythonInterpreterChange, pythonExtensionInterpreter, resolveServerCommand } from "./serverCommand";
+import { warnAboutMisplacedSettings } from "./settingScopes";
 import { RESTART_KEYS, SECTION, initializationOptions, serverKeys, serverSettings } from "./settings";
 import { STATUS_NOTIFICATION, ServerStatus, StatusItem } from "./status";
 
@@ -33,7 +34,7 @@ class AqeExtension implements vscode.Disposable {
   private readonly keys: string[];
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(context: vscode.ExtensionContext) {
+  constructor(private readonly context: vscode.ExtensionContext) {
     this.keys = serverKeys(context.extension.packageJSON);
   }
 
@@ -69,6 +70,7 @@ class AqeExtension implements vscode.Disposable {
       this.disposables.push(interpreterWatch);
     }
     void this.start();
+    void warnAboutMisplacedSettings(this.context, this.output);
   }
 
   /** The running client, starting it if needed; undefined (after telling the user why) when it cannot run. */

@@ -8,6 +8,8 @@ await build({
   external: ["vscode"],
   format: "cjs",
   platform: "node",
+  // jsonc-parser's UMD build loads its parts with a require() esbuild cannot follow: take its ES modules.
+  mainFields: ["module", "main"],
   target: "node20",
   sourcemap: true,
   minify: true,

@@ -16,6 +16,9 @@ from pathlib import Path
 
 _HASH_CHUNK = 1 << 20
 
+STATE_FOLDER_GITIGNORE = "# Created by aqe automatically.\n*\n"
+"""Like pytest's and ruff's caches: git ignores the folder (and this file) without anyone's help."""
+
 
 def fsync_directory(folder: Path) -> None:
     """Make a rename or unlink in `folder` durable (a no-op where directories cannot be opened)."""
@@ -92,6 +95,21 @@ def _write_through(target: Path, write: Callable[[Path], object]) -> None:
                         view = view[os.write(descriptor, view) :]
         finally:
             os.close(descriptor)
+
+
+def make_state_folder(folder: Path) -> None:
+    """Create aqe's folder in a project (`.aqe/`) with a `.gitignore` of `*` inside, so nobody commits
+    it by accident. An existing `.gitignore` is left as its owner edited it; one that cannot be
+    written (a read-only checkout) does not stop aqe."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if ignore.exists():
+        return
+    try:
+        with ignore.open("x", encoding="utf-8") as handle:  # exclusive: two writers never interleave
+            handle.write(STATE_FOLDER_GITIGNORE)
+    except OSError:
+        pass
 
 
 def append_line(path: Path, line: bytes, mode: int = 0o644) -> None:

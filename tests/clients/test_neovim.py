@@ -142,7 +142,8 @@ def test_a_command_the_server_lacks_says_so(open_neovim, sample_workspace):
     assert f"This aqe server does not provide {lacking[0]} yet" in messages
 
 
-def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
+def _in_total_with_related_tests(open_neovim, sample_workspace):
+    """cart.py open and reviewed, the cursor in `total`, on a server that finds related tests."""
     reason = missing_command_reason("aqe.findRelatedTests")
     if reason:
         pytest.skip(reason)
@@ -150,7 +151,43 @@ def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
     editor.edit("src/shop/cart.py")
     _aqe_diagnostics(editor, MUTABLE_DEFAULT_FINDING)
     editor.nvim.current.window.cursor = (18, 5)  # in `def total(cart)`
+    return editor
+
+
+def test_related_tests_fill_the_quickfix_list(open_neovim, sample_workspace):
+    editor = _in_total_with_related_tests(open_neovim, sample_workspace)
     editor.nvim.command("AqeRelatedTests")
+    items = editor.wait_until(lambda: editor.lua("return vim.fn.getqflist()"), bool, 120, "related tests listed")
+    names = [editor.lua("return vim.api.nvim_buf_get_name(...)", item["bufnr"]) for item in items]
+    assert any(name.endswith("tests/test_cart.py") for name in names)
+
+
+_CODE_ACTION_TITLES = """
+local params = vim.lsp.util.make_range_params(0, "utf-16")
+params.context = { diagnostics = {} }
+local titles = {}
+for _, answer in pairs(vim.lsp.buf_request_sync(0, "textDocument/codeAction", params, 10000) or {}) do
+  for _, action in ipairs(answer.result or {}) do
+    table.insert(titles, action.title)
+  end
+end
+return titles
+"""
+"""The titles of the code actions at the cursor (the index offers "Find related tests" once it is ready)."""
+
+
+def test_related_tests_from_the_code_action_fill_the_quickfix_list(open_neovim, sample_workspace):
+    editor = _in_total_with_related_tests(open_neovim, sample_workspace)
+    title = "Find related tests for `total`"
+    editor.wait_until(lambda: editor.lua(_CODE_ACTION_TITLES), lambda titles: title in titles, 120, "the action")
+    editor.lua(
+        """local wanted = ...
+        vim.lsp.buf.code_action({
+          apply = true,
+          filter = function(action) return action.title == wanted end,
+        })""",
+        title,
+    )
     items = editor.wait_until(lambda: editor.lua("return vim.fn.getqflist()"), bool, 120, "related tests listed")
     names = [editor.lua("return vim.api.nvim_buf_get_name(...)", item["bufnr"]) for item in items]
     assert any(name.endswith("tests/test_cart.py") for name in names)

@@ -107,13 +107,14 @@ def test_generate_test_writes_a_passing_test(open_vscode, sample_workspace):
     window.browser("click", selector=".editor-instance .view-line", text="def discounted")
     window.run_command("aqe: Generate Test for Function at Cursor")
 
-    def changed_tests() -> dict[Path, str]:
-        window.run_command("File: Save All")
+    def changed_tests() -> dict[Path, str]:  # on disk: the extension saves the test file it was given
         now = {path: path.read_text() for path in sample_workspace.rglob("test_*.py")}
         return {path: text for path, text in now.items() if before.get(path) != text}
 
     written = window.wait_until(changed_tests, bool, 300, "a generated test written")
+    shown = _wait_for_notification(window, "and saved it.")
     window.screenshot("generated-test")
+    assert shown.startswith("aqe: added ") and " to tests/test_cart.py and saved it." in shown
     assert any("discounted" in text for text in written.values())
     added = new_test_ids(before, written, sample_workspace)  # the sample keeps a failing test on purpose
     assert added
@@ -128,17 +129,31 @@ def test_generate_test_writes_a_passing_test(open_vscode, sample_workspace):
     assert result.returncode == 0, result.stdout
 
 
-def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
+def _cart_with_related_tests(open_vscode, sample_workspace) -> VSCodeWindow:
+    """cart.py open and reviewed, on a server that finds related tests (else the test is skipped)."""
     reason = missing_command_reason("aqe.findRelatedTests")
     if reason:
         pytest.skip(reason)
     window = open_vscode(sample_workspace)
     window.open_file("src/shop/cart.py")
     _wait_for_problem(window, MUTABLE_DEFAULT_FINDING)
+    return window
+
+
+def test_related_tests_show_in_a_references_peek(open_vscode, sample_workspace):
+    window = _cart_with_related_tests(open_vscode, sample_workspace)
     window.browser("click", selector=".editor-instance .view-line", text="def total")
     window.run_command("aqe: Find Related Tests")
     window.browser("waitFor", selector=".peekview-widget", text="test_cart.py", timeout=120_000)
     window.screenshot("related-tests")
+
+
+def test_find_related_tests_from_the_code_action_menu_shows_them(open_vscode, sample_workspace):
+    """The server offers it as a code action; choosing it once ran the request and dropped the answer."""
+    window = _cart_with_related_tests(open_vscode, sample_workspace)
+    window.code_action_on_line("def total", "Find related tests for `total`")
+    window.browser("waitFor", selector=".peekview-widget", text="test_cart.py", timeout=120_000)
+    window.screenshot("related-tests-from-code-action")
 
 
 def test_a_command_the_server_lacks_says_so(open_vscode, sample_workspace):
@@ -306,3 +321,23 @@ def test_not_our_standard_is_learned_shown_and_reset_from_the_palette(open_vscod
     window.browser("press", keys="Enter")
     window.wait_until(lambda: _feedback(sample_workspace), lambda kinds: ("reset", "QE202") in kinds, 30,
                       "the reset in the feedback log")  # fmt: skip
+
+
+def test_machine_settings_set_where_vs_code_ignores_them_are_reported_with_where_they_belong(
+    open_vscode, sample_workspace
+):
+    """Machine settings never count in a workspace's .vscode/settings.json (VS Code drops them without a word);
+    code-server is a remote window, where they belong in the Remote settings."""
+    (sample_workspace / ".vscode").mkdir()
+    (sample_workspace / ".vscode" / "settings.json").write_text(
+        '{\n  // theirs\n  "aqe.privacyMode": "off",\n  "aqe.sandboxAllowNetwork": true,\n}\n'
+    )
+    window = open_vscode(sample_workspace)
+    window.open_file("src/shop/cart.py")
+    shown = _wait_for_notification(window, "machine settings")
+    window.screenshot("misplaced-settings")
+    assert (
+        "aqe: aqe.privacyMode, aqe.sandboxAllowNetwork are machine settings, ignored in the workspace settings "
+        "of sample (.vscode/settings.json); set them in the Remote settings of this window."
+    ) in shown
+    assert "Open Remote Settings" in shown  # the button that opens where they belong

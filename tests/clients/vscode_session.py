@@ -224,31 +224,66 @@ class VSCodeWindow:
         self.browser("click", selector=".editor-instance .view-lines")
 
     def quick_fix_from_problems(self, problem: str, action: str, attempts: int = 5) -> None:
-        """Select the problem in the Problems panel, open its quick fixes (Ctrl+.) and choose `action`.
+        """Select the problem in the Problems panel, open its quick fixes (Ctrl+.) and choose `action`."""
+        self._choose_code_action(
+            lambda: self.browser("click", selector=".markers-panel .monaco-list-row", text=problem),
+            action,
+            f"for {problem!r}",
+            attempts,
+            ".context-view .action-item",
+        )
 
-        On a loaded machine the menu can be slow to come, or come before every provider answered (the
+    def code_action_on_line(self, line_text: str, action: str, attempts: int = 5) -> None:
+        """Put the cursor on the editor line showing `line_text`, open the code actions (Ctrl+.) and choose
+        `action`."""
+        self._choose_code_action(
+            lambda: self.browser("click", selector=".editor-instance .view-line", text=line_text),
+            action,
+            f"on the line {line_text!r}",
+            attempts,
+            ".action-widget .monaco-list-row.action",  # the editor's code action widget, not a context menu
+        )
+
+    def _choose_code_action(
+        self, focus: Callable[[], Any], action: str, where: str, attempts: int, item_selector: str
+    ) -> None:
+        """On a loaded machine the menu can be slow to come, or come before every provider answered (the
         code actions are asked for on the keypress), so like a person it tries again a few times; a
         failure says what each menu offered.
         """
         offered: list[list[str]] = []
         for _ in range(attempts):
-            self.browser("click", selector=".markers-panel .monaco-list-row", text=problem)
+            focus()
             self.browser("press", keys="Control+.")
             try:
-                self.browser("waitFor", selector=".context-view .action-item", text=action, timeout=10_000)
+                self.browser("waitFor", selector=item_selector, text=action, timeout=10_000)
             except BrowserError:
-                offered.append(self.browser("texts", selector=".context-view .action-item"))
+                offered.append(self.browser("texts", selector=item_selector))
                 self.browser("press", keys="Escape")
                 time.sleep(1.0)
                 continue
-            self.screenshot("quick-fix-menu")
-            self.browser("click", selector=".context-view .action-item", text=action)
+            self.screenshot("code-action-menu")
+            if item_selector.startswith(".action-widget"):
+                self._choose_with_keys(item_selector, action)
+            else:
+                self.browser("click", selector=item_selector, text=action)
             return
-        shot = self.screenshot("no-quick-fix")
+        shot = self.screenshot("no-code-action")
         raise AssertionError(
-            f"quick fix {action!r} for {problem!r} not offered in {attempts} tries; the menus offered {offered} "
+            f"code action {action!r} {where} not offered in {attempts} tries; the menus offered {offered} "
             f"(screenshot {shot})\n{self.evidence()}"
         )
+
+    def _choose_with_keys(self, item_selector: str, action: str) -> None:
+        """The editor's action widget lies under a pointer block that takes clicks: move its focus with the
+        arrow keys to the row of `action` (a row or two at most), then Enter, as a keyboard user does."""
+        rows = self.browser("texts", selector=item_selector)
+        for _ in range(len(rows) + 1):
+            if any(action in text for text in self.browser("texts", selector=f"{item_selector}.focused")):
+                self.browser("press", keys="Enter")
+                return
+            self.browser("press", keys="ArrowDown")
+        raise AssertionError(f"could not focus {action!r} in the code action menu {rows}\n{self.evidence()}")
 
     def set_number_setting(self, key: str, value: int) -> None:
         """Type a value into the Settings editor (user settings), the way a person changes one."""

@@ -47,7 +47,8 @@ def apply_workspace_edit(root: Path, edit: types.WorkspaceEdit) -> None:
         path.write_text("".join(lines))
 
 
-async def session(lsp_client: LanguageClient, request: Any, *, trusted: bool = True) -> None:
+async def session(lsp_client: LanguageClient, request: Any, *, trusted: bool = True, saves: bool = False) -> None:
+    """`saves`: like the VS Code extension, say so at start and save (didSave) each applied test file."""
     root = copy_workspace("testgen", request.getfixturevalue("tmp_path"))
     lsp_client.root = root  # type: ignore[attr-defined]
     lsp_client.edits = []  # type: ignore[attr-defined]
@@ -56,14 +57,29 @@ async def session(lsp_client: LanguageClient, request: Any, *, trusted: bool = T
     def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
         lsp_client.edits.append(params)  # type: ignore[attr-defined]
         apply_workspace_edit(root, params.edit)
+        for change in params.edit.document_changes or [] if saves else []:
+            if isinstance(change, types.TextDocumentEdit):
+                lsp_client.text_document_did_save(
+                    types.DidSaveTextDocumentParams(
+                        text_document=types.TextDocumentIdentifier(uri=change.text_document.uri)
+                    )
+                )
         return types.ApplyWorkspaceEditResult(applied=True)
 
-    await start_session(lsp_client, root, "push", {"trusted": trusted})
+    options: dict[str, Any] = {"trusted": trusted, **({"savesGeneratedTests": True} if saves else {})}
+    await start_session(lsp_client, root, "push", options)
 
 
 @pytest_lsp.fixture(config=NO_MODEL)
 async def client(lsp_client: LanguageClient, request):
     await session(lsp_client, request)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=NO_MODEL)
+async def saving(lsp_client: LanguageClient, request):
+    await session(lsp_client, request, saves=True)
     yield
     await lsp_client.shutdown_session()
 
@@ -155,6 +171,29 @@ async def test_generate_test_reports_progress_and_applies_a_test_that_passes_in_
     assert [(e["kind"], e["subject"], e["details"]["target"]) for e in events] == [
         ("apply", "testgen", "late_fee_cents")
     ]
+
+
+def _result_messages(client: LanguageClient) -> list[str]:
+    return [m.message for m in client.messages if m.message.startswith("aqe: added ")]
+
+
+async def test_an_applied_test_the_editor_does_not_save_is_said_to_be_unsaved(client):
+    uri = open_file(client, client.root / "src/billing/invoice.py")
+    await generate(client, uri, 10)
+    [message] = await wait_for(lambda: _result_messages(client), 180, "the result message")
+    assert message.endswith(" to tests/test_invoice.py (unsaved).")
+    assert len(message) < 120  # one line a notification shows whole; the details are in the log
+    details = await wait_for(
+        lambda: [m.message for m in client.log_messages if "branch arcs" in m.message], 30, "the details"
+    )
+    assert f"tests ran with {sys.executable}" in details[0]
+
+
+async def test_an_applied_test_the_editor_saves_is_said_to_be_saved(saving):
+    uri = open_file(saving, saving.root / "src/billing/invoice.py")
+    await generate(saving, uri, 10)
+    [message] = await wait_for(lambda: _result_messages(saving), 180, "the result message")
+    assert message.endswith(" to tests/test_invoice.py and saved it.")
 
 
 async def test_a_test_for_a_module_without_tests_goes_in_a_new_file_of_the_conventional_name(client):

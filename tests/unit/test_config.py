@@ -771,6 +771,7 @@ def test_schema_scope_is_machine_for_user_scoped_keys_only() -> None:
         "privacyMode", "modelPath", "cloudBaseUrl", "localServerUrl", "embeddingModelPath", "sandboxAllowNetwork",
         "sandboxAllowUncontained", "flakyHistoryUrl",
         "metricsPort", "metricsHost",  # a repository must not open a port on the user's machine
+        "editorPython",  # the editor's own choice: a repository cannot claim it
     }  # fmt: skip
     assert {entry["scope"] for entry in settings_schema().values()} == {"machine", "resource"}
 

@@ -15,6 +15,30 @@ export const SERVER_COMMANDS = {
   privacyAudit: "aqe.privacyAudit",
 } as const;
 
+/** The extension's command that runs a server command and shows its answer. A code action from the server
+ * names the server command, and vscode-languageclient runs that by sending the request and dropping the
+ * answer (so "Find related tests" as a code action did nothing); such actions are routed here instead. */
+export const SHOWN_BY_THE_EXTENSION: Readonly<Record<string, string>> = {
+  [SERVER_COMMANDS.findRelatedTests]: "aqe.showRelatedTests",
+};
+
+/** A code action (or bare command) from the server, with a command whose answer must be shown rerouted to
+ * the extension's own command, with the same arguments. */
+export function routeToExtension<T extends vscode.Command | vscode.CodeAction>(action: T): T {
+  const command = typeof action.command === "string" ? (action as vscode.Command) : action.command;
+  const ours = command === undefined ? undefined : SHOWN_BY_THE_EXTENSION[command.command];
+  if (command !== undefined && ours !== undefined) {
+    command.command = ours;
+  }
+  return action;
+}
+
+/** `{uri, position}`: where a command applies, as the server's commands take it. */
+export interface CodeLocation {
+  uri: string;
+  position: { line: number; character: number };
+}
+
 /** The part of `aqe.showLearned`'s answer the reset picker reads. */
 interface LearnedAnswer {
   folders?: { subjects?: { subject: string; evidence?: string }[] }[];
@@ -52,10 +76,10 @@ export class Commands {
     await this.run(SERVER_COMMANDS.reindex, []);
   }
 
-  async findRelatedTests(): Promise<void> {
-    const editor = vscode.window.activeTextEditor;
-    const at = this.cursor();
-    if (editor === undefined || at === undefined) {
+  /** At the cursor (the palette), or where the server's code action says (its `{uri, position}` argument). */
+  async findRelatedTests(from?: CodeLocation): Promise<void> {
+    const at = from ?? this.cursor();
+    if (at === undefined) {
       return;
     }
     const answer = await this.run<LspLocation[] | null>(SERVER_COMMANDS.findRelatedTests, [at]);
@@ -70,8 +94,8 @@ export class Commands {
     }
     await vscode.commands.executeCommand(
       "editor.action.showReferences",
-      editor.document.uri,
-      editor.selection.active,
+      vscode.Uri.parse(at.uri),
+      new vscode.Position(at.position.line, at.position.character),
       locations,
     );
   }
@@ -153,7 +177,7 @@ export class Commands {
   }
 
   /** `{uri, position}` of the cursor in the active editor, or undefined (and a message) without one. */
-  private cursor(): { uri: string; position: { line: number; character: number } } | undefined {
+  private cursor(): CodeLocation | undefined {
     const editor = vscode.window.activeTextEditor;
     if (editor === undefined) {
       void vscode.window.showInformationMessage("aqe: open a file and put the cursor in a function first.");

@@ -3,10 +3,12 @@
 import { ChildProcess, spawn } from "node:child_process";
 import * as vscode from "vscode";
 import { DidChangeConfigurationNotification, LanguageClient, LanguageClientOptions, ServerOptions, State } from "vscode-languageclient/node";
-import { Commands } from "./commands";
+import { CodeLocation, Commands, SHOWN_BY_THE_EXTENSION, routeToExtension } from "./commands";
+import { SAVES_GENERATED_TESTS, applyAndSave } from "./generatedTests";
 import { NotificationProgressFeature } from "./progress";
 import { RestartingErrorHandler } from "./restarts";
-import { ServerNotFound, onPythonInterpreterChange, resolveServerCommand } from "./serverCommand";
+import { ServerNotFound, onPythonInterpreterChange, pythonExtensionInterpreter, resolveServerCommand } from "./serverCommand";
+import { warnAboutMisplacedSettings } from "./settingScopes";
 import { RESTART_KEYS, SECTION, initializationOptions, serverKeys, serverSettings } from "./settings";
 import { STATUS_NOTIFICATION, ServerStatus, StatusItem } from "./status";
 
@@ -27,10 +29,12 @@ class AqeExtension implements vscode.Disposable {
   private stderrTail: string[] = [];
   /** Whether the server of the current start got as far as running (else it failed to start). */
   private serverRan = false;
+  /** The Python extension's interpreter for the folder at this start (it runs the project's tests). */
+  private editorPython: string | undefined;
   private readonly keys: string[];
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(context: vscode.ExtensionContext) {
+  constructor(private readonly context: vscode.ExtensionContext) {
     this.keys = serverKeys(context.extension.packageJSON);
   }
 
@@ -43,6 +47,11 @@ class AqeExtension implements vscode.Disposable {
     // Palette ids differ from the server's command ids: vscode-languageclient registers every command the
     // server advertises under its own id, and a second registration of one id fails the client's start.
     register("aqe.findRelatedTestsAtCursor", () => commands.findRelatedTests());
+    this.disposables.push(
+      vscode.commands.registerCommand(SHOWN_BY_THE_EXTENSION["aqe.findRelatedTests"], (at?: CodeLocation) =>
+        commands.findRelatedTests(at),
+      ),
+    );
     register("aqe.showLearnedStandards", () => commands.showLearned());
     register("aqe.resetLearnedRule", () => commands.resetLearned());
     register("aqe.exportLearningState", () => commands.exportState());
@@ -61,6 +70,7 @@ class AqeExtension implements vscode.Disposable {
       this.disposables.push(interpreterWatch);
     }
     void this.start();
+    void warnAboutMisplacedSettings(this.context, this.output);
   }
 
   /** The running client, starting it if needed; undefined (after telling the user why) when it cannot run. */
@@ -105,6 +115,10 @@ class AqeExtension implements vscode.Disposable {
       return undefined;
     }
     this.output.info(`starting ${server.command} ${server.args.join(" ")} (from ${server.origin})`);
+    this.editorPython = await pythonExtensionInterpreter(scope); // absent extension: undefined, quietly
+    if (this.editorPython !== undefined) {
+      this.output.info(`the project's tests run with the Python extension's interpreter ${this.editorPython}`);
+    }
     const serverOptions: ServerOptions = async () => {
       const child = spawn(server.command, server.args, {
         cwd: scope?.fsPath,
@@ -124,9 +138,16 @@ class AqeExtension implements vscode.Disposable {
       errorHandler: this.errorHandler,
       // A failed initialize is reported once, by cannotStart(), with the server's own last words.
       initializationFailedHandler: () => false,
-      initializationOptions: () => initializationOptions(this.keys, vscode.workspace.isTrusted, scope),
+      initializationOptions: () => ({
+        ...initializationOptions(this.keys, vscode.workspace.isTrusted, scope, this.editorPython),
+        [SAVES_GENERATED_TESTS]: true,
+      }),
       middleware: {
+        // A code action whose command answers with something to show runs the extension's command instead.
+        provideCodeActions: async (document, range, context, token, next) =>
+          (await next(document, range, context, token))?.map(routeToExtension),
         workspace: {
+          handleApplyEdit: applyAndSave,
           // The server asks for section "aqe"; answer with the same user/workspace split as at start-up.
           configuration: (params, token, next) => {
             const ours = params.items.map((item) => item.section === SECTION);
@@ -135,7 +156,12 @@ class AqeExtension implements vscode.Disposable {
             }
             return params.items.map((item) =>
               item.section === SECTION
-                ? serverSettings(this.keys, vscode.workspace.isTrusted, item.scopeUri ? vscode.Uri.parse(item.scopeUri) : scope)
+                ? serverSettings(
+                    this.keys,
+                    vscode.workspace.isTrusted,
+                    item.scopeUri ? vscode.Uri.parse(item.scopeUri) : scope,
+                    this.editorPython,
+                  )
                 : null,
             );
           },
@@ -249,7 +275,7 @@ class AqeExtension implements vscode.Disposable {
     const client = this.client;
     if (client?.state === State.Running) {
       const scope = vscode.workspace.workspaceFolders?.[0]?.uri;
-      const settings = serverSettings(this.keys, vscode.workspace.isTrusted, scope);
+      const settings = serverSettings(this.keys, vscode.workspace.isTrusted, scope, this.editorPython);
       void client.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings } });
     }
   }

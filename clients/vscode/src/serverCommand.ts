@@ -133,7 +133,8 @@ async function pythonExtensionApi(): Promise<PythonExtensionApi | undefined> {
   }
 }
 
-async function pythonExtensionInterpreter(scope?: vscode.Uri): Promise<string | undefined> {
+/** The Python extension's active interpreter for the folder, or undefined (extension absent, nothing chosen). */
+export async function pythonExtensionInterpreter(scope?: vscode.Uri): Promise<string | undefined> {
   const environments = (await pythonExtensionApi())?.environments;
   if (environments === undefined) {
     return undefined;

@@ -1,9 +1,9 @@
 """Write the `contributes.configuration` of the extension's package.json from aqe's settings.
 
-The server's `Settings` dataclass (server/aqe/config.py) is the single source of every `aqe.*` key:
+The server's `Settings` dataclass (server/aqe/config/) is the single source of every `aqe.*` key:
 this script turns `setting_specs()` into VS Code's configuration schema, one category per settings
 group, and adds the few keys only the extension reads (how to start the server). A test
-(tests/clients/test_vscode_settings.py) fails when the committed package.json and config.py drift.
+(tests/clients/test_vscode_settings.py) fails when the committed package.json and the config package drift.
 
     .venv/bin/python clients/vscode/tools/sync_settings.py          # rewrite package.json
     .venv/bin/python clients/vscode/tools/sync_settings.py --check  # exit 1 if it is out of date
@@ -57,6 +57,10 @@ CLIENT_ONLY_SETTINGS: dict[str, dict[str, Any]] = {
 }
 """Keys the extension reads itself; every other `aqe.*` key is a server setting and is sent to it."""
 
+SET_BY_THE_EXTENSION = frozenset({"editorPython"})
+"""Server settings the extension fills in itself (the Python extension's interpreter for the folder):
+not shown in VS Code's settings, where a user would set `aqe.projectPython` instead."""
+
 _SCHEMA_FIELDS = ("type", "default", "enum", "items", "additionalProperties", "minimum", "maximum", "minLength")
 _VSCODE_SCOPE = {Scope.USER: "machine", Scope.WORKSPACE: "resource"}
 """`machine` keys cannot be set in workspace or folder settings: VS Code itself refuses them there."""
@@ -83,7 +87,7 @@ def contributed_configuration() -> list[dict[str, Any]]:
         {"id": "aqe.server", "title": "Server", "order": 0, "properties": dict(CLIENT_ONLY_SETTINGS)}
     ]
     for position, group in enumerate(GROUPS, start=1):
-        specs = [spec for spec in setting_specs() if spec.group == group]
+        specs = [spec for spec in setting_specs() if spec.group == group and spec.key not in SET_BY_THE_EXTENSION]
         properties = {
             f"{NAMESPACE}.{spec.key}": server_property(spec, schema[spec.key], order)
             for order, spec in enumerate(specs)

@@ -7,6 +7,8 @@ Trust and the limits that only the user can loosen are decided here, once, from 
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,60 @@ from typing import Any
 
 from aqe.config import LoadedSettings, Settings, load_settings
 from aqe.learning.events import FeedbackLog
-from aqe.sandbox.pytest_command import project_python
+from aqe.sandbox.pytest_command import project_venv_python
 from aqe.sandbox.runner import SandboxRunner
+
+ORIGIN_SETTING = "the projectPython setting"
+ORIGIN_EDITOR = "the editor's interpreter for the project"
+ORIGIN_PROJECT_VENV = "the project's virtual environment"
+ORIGIN_ACTIVE_VENV = "$VIRTUAL_ENV"
+ORIGIN_AQE = "the interpreter aqe runs in"
+
+
+@dataclass(frozen=True)
+class ProjectInterpreter:
+    """The Python that runs a project's tests, and why that one: results name it, so a failed import
+    says which interpreter lacked the module and how to choose another."""
+
+    path: str
+    origin: str
+    passed_over: tuple[str, ...] = ()
+    """Choices ranked above this one that could not be used (a setting naming a missing file)."""
+
+    def describe(self) -> str:
+        skipped = "".join(f"; {note}" for note in self.passed_over)
+        return f"{self.path} ({self.origin}{skipped})"
+
+
+def resolve_interpreter(root: Path, settings: Settings, environ: Mapping[str, str]) -> ProjectInterpreter:
+    """One order for every run of project code: the projectPython setting > the editor's interpreter
+    for the project > the project's own .venv/venv > an activated $VIRTUAL_ENV > aqe's own."""
+    passed_over: list[str] = []
+    ranked = (
+        (settings.project_python, ORIGIN_SETTING),
+        (settings.editor_python, ORIGIN_EDITOR),
+    )
+    for configured, origin in ranked:
+        if configured is None:
+            continue
+        candidate = Path(os.path.expanduser(configured))
+        candidate = candidate if candidate.is_absolute() else root / candidate
+        if _runnable(candidate):
+            return ProjectInterpreter(str(candidate), origin, tuple(passed_over))
+        passed_over.append(f"{origin} {configured} is not an executable file")
+    in_project = project_venv_python(root)
+    if in_project is not None:
+        return ProjectInterpreter(in_project, ORIGIN_PROJECT_VENV, tuple(passed_over))
+    active = environ.get("VIRTUAL_ENV")
+    if active:
+        for candidate in (Path(active) / "bin" / "python", Path(active) / "Scripts" / "python.exe"):
+            if _runnable(candidate):
+                return ProjectInterpreter(str(candidate), ORIGIN_ACTIVE_VENV, tuple(passed_over))
+    return ProjectInterpreter(sys.executable, ORIGIN_AQE, tuple(passed_over))
+
+
+def _runnable(candidate: Path) -> bool:
+    return candidate.is_file() and os.access(candidate, os.X_OK)
 
 
 @dataclass(frozen=True)
@@ -59,6 +113,9 @@ class Project:
     def feedback_log(self) -> FeedbackLog:
         return FeedbackLog.for_workspace(self.root, self.settings.index_dir)
 
+    def test_interpreter(self) -> ProjectInterpreter:
+        """The interpreter that runs the project's tests, and where that choice came from."""
+        return resolve_interpreter(self.root, self.settings, os.environ)
+
     def test_python(self) -> str:
-        """The interpreter that runs the project's tests (its own virtual environment if it has one)."""
-        return project_python(self.root)
+        return self.test_interpreter().path

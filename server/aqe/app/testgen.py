@@ -7,11 +7,12 @@ details, so the learning features see tests accepted from either door.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from aqe.app.project import Project
+from aqe.app.project import Project, ProjectInterpreter
 from aqe.learning.events import FeedbackEvent
 from aqe.llm.types import CancelToken, Completion, CompletionOptions, Prompt
 from aqe.testgen.generate import GenerationResult, TestGenerator
@@ -21,6 +22,22 @@ Complete = Callable[[Prompt, CompletionOptions, CancelToken], Completion]
 SimilarTests = Callable[[TestTarget], list[str]]
 Outcome = Literal["apply", "reject", "undo", "edit"]
 FrontDoor = Literal["editor", "cli"]
+
+_MISSING_MODULE = re.compile(r"No module named '([^']+)'")
+CHOOSE_INTERPRETER = (
+    "choose the project's interpreter: select it in your editor's Python extension, set projectPython "
+    "(`aqe generate --python PATH` on the command line), or create the project's .venv"
+)
+
+
+def explain_import_failure(reason: str, interpreter: ProjectInterpreter) -> str:
+    """A failed import is nearly always the wrong interpreter: say which one ran, what it lacked and how
+    to choose another, instead of a bare ModuleNotFoundError."""
+    missing = _MISSING_MODULE.search(reason)
+    if missing is None and "ImportError" not in reason:
+        return reason
+    lacked = f"it has no module {missing.group(1)!r}" if missing else "an import failed"
+    return f"{reason}. The tests ran with {interpreter.describe()} and {lacked}: {CHOOSE_INTERPRETER}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class TestGenerationService:
         """Prove a test for `target` (blocking: call it off the event loop)."""
         settings = self.project.settings
         wants_model = use_model and settings.test_generation_candidates > 0
+        interpreter = self.project.test_interpreter()
         generator = TestGenerator(
             self.project.root,
             settings,
@@ -54,8 +72,12 @@ class TestGenerationService:
             similar_tests=self.similar_tests,
             progress=progress,
             cancel=cancel,
+            python=interpreter.path,
         )
-        return generator.generate(target, text)
+        result = generator.generate(target, text)
+        if result.reason is None:
+            return result
+        return replace(result, reason=explain_import_failure(result.reason, interpreter))
 
     def record_outcome(self, result: GenerationResult, outcome: Outcome, via: FrontDoor) -> None:
         """A proven test was applied (or refused) by the user through `via`."""

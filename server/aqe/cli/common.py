@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aqe.config import LoadedSettings
@@ -73,11 +73,12 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def load_project_settings(root: Path) -> LoadedSettings:
-    """The project's settings, with every problem in them said on stderr (a typo never stops a command)."""
+def load_project_settings(root: Path, options: Mapping[str, Any] | None = None) -> LoadedSettings:
+    """The project's settings, with every problem in them said on stderr (a typo never stops a command);
+    `options` are the command line's own (they rank as the user's client settings)."""
     from aqe.config import load_settings
 
-    loaded = load_settings(root)
+    loaded = load_settings(root, client_options=options)
     for issue in loaded.issues:
         print(f"aqe: settings: {issue.message}", file=sys.stderr)
     return loaded

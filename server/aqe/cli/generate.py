@@ -38,6 +38,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     output.add_argument("--diff", action="store_true", help="print unified diffs of the test files")
     generate.add_argument("--no-model", action="store_true", help="use only the generator that needs no model")
     generate.add_argument("--root", type=Path, help="the workspace folder (default: the project of the current folder)")
+    generate.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the interpreter that runs the project's tests (default: projectPython, the project's .venv, "
+        "$VIRTUAL_ENV, else aqe's own)",
+    )
     generate.add_argument("--format", choices=("text", "json"), default="text")
     generate.add_argument("-v", "--verbose", action="count", default=0)
     generate.set_defaults(run=generate_command)
@@ -59,7 +65,7 @@ def generate_command(args: argparse.Namespace) -> int:
     if args.max < 1:
         print("aqe generate: --max must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    loaded = load_project_settings(root)
+    loaded = load_project_settings(root, {"projectPython": str(Path(args.python).absolute())} if args.python else None)
     try:
         targets = _gap_targets(root, loaded, args.max) if args.coverage_gaps else [_named_target(root, args.target)]
     except (TargetError, OSError, ValueError) as error:
@@ -199,7 +205,7 @@ def _write_tests(root: Path, results: list[GenerationResult]) -> list[str]:
 def _text(root: Path, result: GenerationResult, *, diff: bool, written: bool) -> str:
     target = f"{result.target.path}::{result.target.qualified_name}"
     if result.proven is None:
-        return f"{target}: no test: {result.reason} ({result.seconds:.1f} s)"
+        return f"{target}: no test: {result.reason} ({result.seconds:.1f} s; tests ran with {result.python})"
     proven = result.proven
     gained = proven.arcs_after - proven.arcs_before
     if not result.network_isolated:
@@ -249,6 +255,7 @@ def _json(result: GenerationResult) -> dict[str, Any]:
         "reason": result.reason,
         "seconds": round(result.seconds, 2),
         "networkIsolated": result.network_isolated,
+        "python": result.python,
         "conventions": result.conventions,
         "test": None
         if proven is None

@@ -260,6 +260,30 @@ class Settings(CoreSettings):
             implemented=True,
         ),
     )
+    project_python: str | None = field(
+        default=None,
+        metadata=_meta(
+            "The Python interpreter that runs the project's tests (test generation, coverage, flaky reruns), "
+            "e.g. `.venv/bin/python`; relative to the workspace root. null: the editor's interpreter for the "
+            "project (VS Code's Python extension), then the project's `.venv`/`venv`, then `$VIRTUAL_ENV`, then "
+            "the interpreter aqe runs in. A workspace may only choose an interpreter inside itself.",
+            _SANDBOX,
+            min_length=1,
+            confined_to_workspace=True,
+            implemented=True,
+        ),
+    )
+    editor_python: str | None = field(
+        default=None,
+        metadata=_meta(
+            "The interpreter the editor uses for this project, sent by the client (the VS Code extension "
+            "reads the Python extension's active environment); `projectPython` wins over it.",
+            _SANDBOX,
+            scope=Scope.USER,
+            min_length=1,
+            implemented=True,
+        ),
+    )
     test_generation_candidates: int = field(
         default=3,
         metadata=_meta(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aqe.coverage.model import hash_lines
-from aqe.durable import atomic_write_bytes
+from aqe.durable import atomic_write_bytes, make_state_folder
 from aqe.llm.types import CancelToken
 from aqe.sandbox.failure import stopping_error
 from aqe.sandbox.pytest_command import pytest_environment
@@ -121,5 +121,7 @@ def load_kept(path: Path) -> dict[str, Any] | None:
 
 
 def write_durably(path: Path, document: dict[str, Any]) -> None:
-    """Temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new, never half."""
+    """Temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new, never half.
+    The file lives in aqe's folder of the project, which gets its `.gitignore` on the way."""
+    make_state_folder(path.parent)
     atomic_write_bytes(path, json.dumps(document).encode("utf-8"))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from aqe.durable import make_state_folder
 from aqe.flaky.identity import TestSources, identify
 from aqe.flaky.junit import JUnitReport, Outcome
 from aqe.flaky.schema import SCHEMA_VERSION, SQLITE, migration_steps, newer_schema_message
@@ -226,7 +227,7 @@ class SqliteHistory(HistoryStore):
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_state_folder(self.path.parent)
         except OSError as error:  # a read-only checkout, a file where the folder should be
             raise HistoryError(
                 f"{self.path.parent}: cannot create the folder for the test history ({error.strerror or error})"

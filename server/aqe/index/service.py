@@ -9,6 +9,7 @@ into the same store. All methods are blocking: the language server calls them fr
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aqe.config import Settings
+from aqe.durable import make_state_folder
 from aqe.findings import Position
 from aqe.index.embedders import HASHING_EMBEDDER, Embedder, HashingCodeEmbedder, ModelEmbedder
 from aqe.index.knowledge import KNOWLEDGE_KIND, LoadedKnowledge, load_knowledge
@@ -134,6 +136,9 @@ class WorkspaceIndex:
         """Load the committed index (or quarantine a damaged one and start empty)."""
         params = HnswParams(self.settings.hnsw_m, self.settings.hnsw_ef_construction, self.settings.hnsw_ef_search)
         directory = index_directory(self.root, self.settings) if persistent else None
+        if directory is not None:
+            with contextlib.suppress(OSError):  # a read-only checkout: the store says so and keeps it in memory
+                make_state_folder(directory.parent)
         self.store = VectorStore.open(directory, self.embedder.identity, params)
         report = self.store.load_report
         if report.message:

@@ -88,10 +88,6 @@ _INSERT = f"INSERT OR REPLACE INTO units (label, {', '.join(_COLUMNS)}) VALUES (
 
 @dataclass(frozen=True)
 class HnswParams:
-    """Graph parameters. efConstruction 100 builds about twice as fast as 200, and ef 300 at query
-    time buys the recall back: recall@10 0.960 (0.956 filtered to tests) against 0.976 on 71,246
-    standard-library units (tests/bench/bench_index.py --only search --units 74000 --hnsw ...)."""
-
     m: int = 16
     ef_construction: int = 100
     ef_search: int = 300

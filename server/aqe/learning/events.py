@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aqe.durable import append_line
+from aqe.durable import append_line, make_state_folder
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class FeedbackLog:
         if len(line) > _MAX_LINE_BYTES:
             raise ValueError(f"a feedback event of {len(line)} bytes is over the {_MAX_LINE_BYTES} limit")
         with self._lock:
+            make_state_folder(self.path.parent)
             append_line(self.path, line)
 
     def events(self) -> Iterator[FeedbackEvent]:

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from aqe.durable import atomic_write_bytes
+from aqe.durable import atomic_write_bytes, make_state_folder
 from aqe.learning.events import ACCEPT, APPLY, REJECT, RESET, FeedbackEvent, FeedbackLog, without_retracted
 from aqe.learning.standards import AREAS, PRIOR_MEAN, Counts, Standards, SubjectRecord, fold_events, merge_records
 from aqe.privacy.redaction import redact
@@ -319,7 +319,7 @@ class LearningStore:
         value = uuid.uuid4().hex
         if not create:
             return value
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_state_folder(self.folder)
         atomic_write_bytes(path, (value + "\n").encode())
         return value
 
@@ -363,7 +363,7 @@ class LearningStore:
             _union([*current.examples, *incoming.examples], MAX_EXAMPLES),
             _union([*current.rejected, *incoming.rejected], MAX_REJECTED),
         )
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_state_folder(self.folder)
         payload = updated.to_json(prior_strength=4.0, threshold=0.7, exported_at=now)
         for origin_json, origin in zip(payload["origins"], sorted(updated.origins, key=lambda o: o.id), strict=True):
             origin_json["importedAt"] = origin.imported_at

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aqe.durable import append_line
+from aqe.durable import append_line, make_state_folder
 
 if TYPE_CHECKING:
     from aqe.privacy.guard import BlockedAttempt
@@ -109,6 +109,7 @@ class AuditLog:
     def _append(self, payload: dict[str, Any]) -> None:
         line = (json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
+            make_state_folder(self.path.parent)
             append_line(self.path, line, mode=0o600)
 
 

@@ -14,12 +14,17 @@ _VENV_NAMES = (".venv", "venv", ".env", "env")
 
 def project_python(root: Path) -> str:
     """The project's own virtual environment when it has one (its dependencies are there), else the
-    interpreter aqe runs in."""
+    interpreter aqe runs in. (The application layer ranks settings and the editor's choice above this.)"""
+    return project_venv_python(root) or sys.executable
+
+
+def project_venv_python(root: Path) -> str | None:
+    """The interpreter of a virtual environment kept in the project's folder, if there is one."""
     for name in _VENV_NAMES:
         for candidate in (root / name / "bin" / "python", root / name / "Scripts" / "python.exe"):
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return str(candidate)
-    return sys.executable
+    return None
 
 
 def pytest_environment(root: Path | None = None) -> tuple[tuple[str, str], ...]:

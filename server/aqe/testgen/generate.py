@@ -91,6 +91,7 @@ class GenerationResult:
     conventions: str = ""
     network_isolated: bool = False
     timings: dict[str, float] = field(default_factory=dict, hash=False)
+    python: str = ""  # the interpreter that ran the project's tests: a result names it
 
 
 @dataclass
@@ -112,6 +113,7 @@ class TestGenerator:
         similar_tests: SimilarTests | None = None,
         progress: Progress | None = None,
         cancel: CancelToken | None = None,
+        python: str | None = None,
     ) -> None:
         self.root = root
         self.settings = settings
@@ -121,7 +123,7 @@ class TestGenerator:
         self.progress = progress or (lambda _message: None)
         self.cancel = cancel or CancelToken()
         self.workspace = Workspace((root,), settings.exclude)
-        self.python = project_python(root)
+        self.python = python or project_python(root)
         self.timings: dict[str, float] = {}
 
     def generate(self, target: TestTarget, module_text: str) -> GenerationResult:
@@ -134,7 +136,7 @@ class TestGenerator:
             result = GenerationResult(target, None, str(refused))
         except RunFailed as failed:
             result = GenerationResult(target, None, str(failed))
-        return replace(result, seconds=time.monotonic() - started, timings=dict(self.timings))
+        return replace(result, seconds=time.monotonic() - started, timings=dict(self.timings), python=self.python)
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -161,11 +163,8 @@ class TestGenerator:
                               baseline=self._related_tests(target, destination))  # fmt: skip
             failed_import = import_error(probe.probe_output)
             if failed_import is not None:
-                return GenerationResult(
-                    target,
-                    None,
-                    f"`{target.location.module}` cannot be imported, so no test can run it ({failed_import})",
-                )
+                reason = f"`{target.location.module}` cannot be imported, so no test can run it ({failed_import})"
+                return GenerationResult(target, None, reason)
             baseline = self._baseline_arcs(probe)
             observations = read_observations(probe.probe_output)
             by_call = {

@@ -203,7 +203,7 @@ def test_the_kept_measurement_is_written_durably_and_a_newer_format_is_not_overw
     target = tmp_path / ".aqe" / "coverage.json"
     write_durably(target, {"files": {}, "aqe": {"version": 1}})
     assert load_kept(target) == {"files": {}, "aqe": {"version": 1}}
-    assert [p.name for p in target.parent.iterdir()] == ["coverage.json"]  # no temp file left
+    assert sorted(p.name for p in target.parent.iterdir()) == [".gitignore", "coverage.json"]  # no temp file left
     write_durably(target, {"files": {}, "aqe": {"version": 99}})
     with pytest.raises(CoverageRunError, match="newer aqe"):
         load_kept(target)

@@ -174,7 +174,11 @@ end
 --- The client configuration (the shape vim.lsp.config and vim.lsp.start take).
 function M.config(opts)
   opts = opts or {}
-  local settings = opts.settings or {}
+  local settings = vim.deepcopy(opts.settings or {})
+  if opts.project_python then
+    -- The interpreter that runs the project's tests (its dependencies are there), not the one running aqe.
+    settings.projectPython = opts.project_python
+  end
   if next(settings) == nil then
     settings = vim.empty_dict() -- an empty Lua table would reach the server as a JSON list, not an object
   end
@@ -191,6 +195,13 @@ function M.config(opts)
     init_options = { trusted = trusted, aqe = settings },
     settings = { aqe = settings }, -- answers workspace/configuration for section "aqe"
     handlers = { ["aqe/status"] = on_status },
+    -- A code action naming a command whose answer must be shown runs here: sent to the server as a bare
+    -- workspace/executeCommand, its answer (the related tests) would be dropped.
+    commands = {
+      [M.server_commands.related_tests] = function(command)
+        M.related_tests(command.arguments)
+      end,
+    },
     on_exit = on_exit,
   }
 end
@@ -271,9 +282,10 @@ function M.reindex()
   end)
 end
 
-function M.related_tests()
+--- At the cursor, or at `arguments` (those of the server's "Find related tests" code action).
+function M.related_tests(arguments)
   local client = aqe_client(0)
-  M.execute(M.server_commands.related_tests, { cursor_argument(client) }, function(locations, answered_by)
+  M.execute(M.server_commands.related_tests, arguments or { cursor_argument(client) }, function(locations, answered_by)
     if locations == nil or locations == vim.NIL or #locations == 0 then
       notify("no related tests found for the code at the cursor")
       return
@@ -356,7 +368,9 @@ function M.define_commands()
   local define = vim.api.nvim_create_user_command
   define("AqeGenerateTest", M.generate_test, { desc = "aqe: generate a test for the function at the cursor" })
   define("AqeReindex", M.reindex, { desc = "aqe: re-index the workspace" })
-  define("AqeRelatedTests", M.related_tests, { desc = "aqe: tests related to the code at the cursor (quickfix)" })
+  define("AqeRelatedTests", function()
+    M.related_tests()
+  end, { desc = "aqe: tests related to the code at the cursor (quickfix)" })
   define("AqeLearned", M.learned, { desc = "aqe: show what aqe has learned" })
   define("AqeResetLearned", function(args)
     M.reset_learned(args.args)

@@ -37,6 +37,10 @@ from aqe.workspace import path_from_uri
 log = logging.getLogger(__name__)
 
 _MODEL_CALL_TIMEOUT_S = 120.0
+SAVES_GENERATED_TESTS = "savesGeneratedTests"
+"""initializationOptions flag of a client that saves the file after applying a generated test (VS Code)."""
+_SAVE_PATIENCE_S = 10.0
+"""How long to wait for that client's didSave before saying the test is unsaved."""
 
 
 @dataclass
@@ -55,6 +59,7 @@ class TestGenerationFeature:
         self.server = server
         self._one_at_a_time = asyncio.Lock()
         self._written: list[_Written] = []
+        self._saves: dict[Path, asyncio.Event] = {}
 
     @classmethod
     def of(cls, server: AqeLanguageServer) -> TestGenerationFeature:
@@ -135,6 +140,8 @@ class TestGenerationFeature:
         path = root / edit.path
         workspace_edit = self._workspace_edit(path, edit)
         label = f"aqe: test for {result.target.qualified_name}"
+        saved = self._saves.setdefault(path.resolve(), asyncio.Event())
+        saved.clear()
         try:
             answer = await self.server.workspace_apply_edit_async(
                 types.ApplyWorkspaceEditParams(edit=workspace_edit, label=label)
@@ -151,20 +158,19 @@ class TestGenerationFeature:
         self._written.append(
             _Written(path, proven.candidate.test_names, proven.candidate.body, result.target.qualified_name)
         )
-        lines = len(proven.lines_gained)
-        message = (
-            f"aqe: wrote {', '.join(proven.candidate.test_names)} to {edit.path}: passed {proven.runs} runs, "
-            "reaching "
-            f"{gained} branch arcs ({lines} lines) of `{result.target.qualified_name}` that the module's tests do not"
-            + (
-                " (expected values observed from the current code)"
-                if "characterisation" in proven.candidate.labels
-                else ""
-            )
-            + _kills(result)
-            + ("" if result.network_isolated else "; note: the sandbox could not cut off the network on this machine")
+        written_to_disk = await self._saved_by_client(saved)
+        self.server.notify_user(
+            result_message(
+                proven.candidate.test_names,
+                result.target.qualified_name,
+                edit.path,
+                saved=written_to_disk,
+                kills=kills_summary(result.proven, result.target.name),
+            ),
+            types.MessageType.Info,
+            always=True,
         )
-        self.server.notify_user(message, types.MessageType.Info, always=True)
+        log.info("%s", result_details(result, gained))  # the output a click on the status item opens
         if get_capability(self.server.client_capabilities, "window.show_document.support", False):
             position = types.Position(line=edit.test_line, character=0)
             try:
@@ -174,6 +180,23 @@ class TestGenerationFeature:
                 )  # fmt: skip
             except Exception as error:
                 log.debug("showDocument failed: %s", error)
+
+    async def _saved_by_client(self, saved: asyncio.Event) -> bool:
+        """Whether the client saved the test file after applying it (one that says it does, sends didSave)."""
+        if self.server.initialization_options.get(SAVES_GENERATED_TESTS) is not True:
+            return False
+        try:
+            await asyncio.wait_for(saved.wait(), _SAVE_PATIENCE_S)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def document_saved(self, uri: str) -> None:
+        path = path_from_uri(uri)
+        event = self._saves.get(path.resolve()) if path is not None else None
+        if event is not None:
+            event.set()
+        self.document_changed(uri)
 
     def _workspace_edit(self, path: Path, edit: TestFileEdit) -> types.WorkspaceEdit:
         uri = path.as_uri()
@@ -259,6 +282,32 @@ class TestGenerationFeature:
                     self.service(root).record_change(written.target, written.names, kind)
 
 
+def result_message(
+    test_names: tuple[str, ...], target: str, test_file: str, *, saved: bool, kills: str | None = None
+) -> str:
+    """One short line a notification shows whole; the details go to the log (see result_details).
+    `kills` is the mutation score ("kills 16 of 20 mutants of `f`"), the one figure worth a glance."""
+    names = test_names[0] if len(test_names) == 1 else f"{len(test_names)} tests of `{target}`"
+    if kills:
+        names += f" (it {kills})"
+    return f"aqe: added {names} to {test_file}" + (" and saved it." if saved else " (unsaved).")
+
+
+def result_details(result: GenerationResult, gained: int) -> str:
+    proven = result.proven
+    assert proven is not None
+    details = (
+        f"{', '.join(proven.candidate.test_names)} in {proven.edit.path}: passed {proven.runs} runs, reaching "
+        f"{gained} branch arcs ({len(proven.lines_gained)} lines) of `{result.target.qualified_name}` that the "
+        f"module's tests do not; tests ran with {result.python}"
+    )
+    if "characterisation" in proven.candidate.labels:
+        details += "; expected values observed from the current code"
+    if not result.network_isolated:
+        details += "; note: the sandbox could not cut off the network on this machine"
+    return details
+
+
 def _at(line: int) -> types.Range:
     position = types.Position(line=line, character=0)
     return types.Range(start=position, end=position)
@@ -330,7 +379,7 @@ def register(server: AqeLanguageServer) -> None:
 
     server.code_action_providers.append(generate_test_action)
     server.listen("changed", feature.document_changed)
-    server.listen("saved", feature.document_changed)
+    server.listen("saved", feature.document_saved)
 
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: AqeLanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
@@ -359,6 +408,3 @@ def register(server: AqeLanguageServer) -> None:
         return lenses
 
 
-def _kills(result: GenerationResult) -> str:
-    summary = kills_summary(result.proven, result.target.name)
-    return f"; it {summary}" if summary else ""

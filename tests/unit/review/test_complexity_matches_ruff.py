@@ -168,3 +168,14 @@ def test_counts_just_over_the_threshold_are_hints_and_clear_excess_is_a_warning(
         assert finding_for(taste).confidence < LOW_CONFIDENCE, taste
     assert finding_for(10 + AGREED_MARGIN).confidence >= LOW_CONFIDENCE
     assert finding_for(25).confidence > finding_for(15).confidence
+
+
+def test_a_threshold_the_team_chose_shows_every_count_above_it() -> None:
+    from aqe.review.confidence import LOW_CONFIDENCE
+    from aqe.review.rules.base import RuleContext, RuleOptions
+    from aqe.review.rules.complexity import TooComplex
+
+    doc = ParsedDocument.parse("src/dispatch.py", _function_with_branches(2), Language.PYTHON)
+    [finding] = TooComplex().check(RuleContext(doc, RuleOptions(max_complexity=2)))
+    assert "complexity of 3 (threshold 2)" in finding.message
+    assert finding.confidence >= LOW_CONFIDENCE

@@ -15,7 +15,7 @@ from tree_sitter import Node
 
 from aqe.findings import Finding, Severity
 from aqe.parsing.languages import Language
-from aqe.review.rules.base import ComplexityCounting, Rule, RuleContext, RuleInfo, node_text, walk
+from aqe.review.rules.base import ComplexityCounting, Rule, RuleContext, RuleInfo, RuleOptions, node_text, walk
 
 _PYTHON = frozenset({Language.PYTHON})
 
@@ -133,7 +133,11 @@ At the default threshold of 10 (ruff's C901 default) every finding at McCabe 15 
 code was labelled TRUE, while 36 of the 43 DEBATABLE labels sit at 11-14: whether those are too
 complex is a preference about the threshold, not about the code. One log-odds step per point from
 here puts that band under `LOW_CONFIDENCE`, so it is shown as a hint (the editor still lists it, and
-choosing the rule's severity in the settings shows it as chosen)."""
+choosing the rule's severity in the settings shows it as chosen). It applies at the default threshold
+only: a team that chose its own `maxComplexity` has settled that preference, and sees every count above it."""
+
+
+_DEFAULT_THRESHOLD = RuleOptions().max_complexity
 
 
 class TooComplex(Rule):
@@ -161,6 +165,7 @@ class TooComplex(Rule):
         if ctx.document.language is not Language.PYTHON:
             return
         threshold = ctx.options.max_complexity
+        margin = AGREED_MARGIN if threshold == _DEFAULT_THRESHOLD else 0
         if ctx.options.complexity_counting is ComplexityCounting.MCCABE:
             complexities = _mccabe_complexities(ctx.nodes_of_type("function_definition"))
         else:
@@ -174,5 +179,5 @@ class TooComplex(Rule):
                 name_node if name_node is not None else function,
                 f"`{node_text(name_node)}` has a cyclomatic complexity of {complexity} "
                 f"(threshold {threshold}): split it or simplify its branching",
-                evidence=max(-3.0, min(2.0, float(complexity - threshold - AGREED_MARGIN))),
+                evidence=max(-3.0, min(2.0, float(complexity - threshold - margin))),
             )

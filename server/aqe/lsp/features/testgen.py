@@ -165,7 +165,7 @@ class TestGenerationFeature:
                 result.target.qualified_name,
                 edit.path,
                 saved=written_to_disk,
-                kills=kills_summary(result.proven, result.target.name),
+                kills=_kills_in_short(result),
             ),
             types.MessageType.Info,
             always=True,
@@ -303,6 +303,8 @@ def result_details(result: GenerationResult, gained: int) -> str:
     )
     if "characterisation" in proven.candidate.labels:
         details += "; expected values observed from the current code"
+    if strength := kills_summary(proven, result.target.name):
+        details += f"; it {strength}"
     if not result.network_isolated:
         details += "; note: the sandbox could not cut off the network on this machine"
     return details
@@ -408,3 +410,10 @@ def register(server: AqeLanguageServer) -> None:
         return lenses
 
 
+def _kills_in_short(result: GenerationResult) -> str | None:
+    """The mutation score in the one-line message ("kills 16 of 20 mutants"); the longer sentence, with
+    what the project's own tests kill, goes to the log with the other details."""
+    proven = result.proven
+    if proven is None or proven.mutants_killed is None or not proven.mutants_total:
+        return None
+    return f"kills {proven.mutants_killed} of {proven.mutants_total} mutants"

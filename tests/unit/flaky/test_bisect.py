@@ -107,7 +107,8 @@ def test_a_bisection_that_found_no_culprit_refutes_what_suite_runs_suggested(tmp
     for failed in (True, False, True, False, True, False):
         report += 1
         order = ("test_y", "test_x") if failed else ("test_x", "test_y")
-        rows += [_row(name, "F" if failed and name == "test_x" else "P", "suite", i, report) for i, name in enumerate(order)]
+        for ordinal, name in enumerate(order):
+            rows.append(_row(name, "F" if failed and name == "test_x" else "P", "suite", ordinal, report))
     for _ in range(2):
         report += 1
         rows.append(_row("test_x", "P", "isolated", 0, report))

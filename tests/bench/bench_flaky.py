@@ -40,7 +40,9 @@ from aqe.flaky.scoring import Verdict
 from aqe.sandbox.runner import SandboxRunner, isolation_support
 
 SUITE = Path(__file__).parent / "flaky_suite"
-GOAL = 0.9
+GOAL_VERDICTS = 0.95
+GOAL_CAUSES = 0.9
+GOAL_POLLUTERS = 0.9
 
 
 @dataclass(frozen=True)
@@ -170,8 +172,17 @@ def main() -> int:
             )
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rounds], indent=2))
-    met = all(r.precision >= GOAL and r.recall >= GOAL for r in rounds)
-    print(f"\ngoal (precision and recall >= {GOAL}): {'met' if met else 'NOT met'}")
+    met = all(
+        r.precision >= GOAL_VERDICTS
+        and r.recall >= GOAL_VERDICTS
+        and r.cause_accuracy >= GOAL_CAUSES
+        and r.polluters_found >= GOAL_POLLUTERS
+        for r in rounds
+    )
+    print(
+        f"\ngoals (precision and recall >= {GOAL_VERDICTS}, cause accuracy >= {GOAL_CAUSES}, polluters found >= "
+        f"{GOAL_POLLUTERS}): {'met' if met else 'NOT met'}"
+    )
     return 0 if met else 1
 
 

@@ -80,7 +80,9 @@ def analyze(
         order = classification = None
         if score.is_nondeterministic:
             order = bisected_order(score.test_id, [*score.rows, *(r for r in rows if r.run_kind == BISECT_KIND)])
-            order = order or order_evidence(score, sampled)
+            if order is None and not _searched(score.test_id, rows):
+                # Co-occurrence alone; a bisection that ran and found no culprit has refuted it.
+                order = order_evidence(score, sampled)
             failures = [read_failure(message) for message in score.messages]
             classification = classify(score, order, code_facts(root, score), failures, tie_breaker)
         similar: tuple[str, ...] = ()
@@ -124,3 +126,7 @@ def flaky_findings(verdicts: Sequence[TestVerdict], root: Path) -> list[Finding]
             )
         )
     return findings
+
+
+def _searched(test_id: str, rows: Sequence[HistoryRow]) -> bool:
+    return any(row.run_kind == BISECT_KIND and row.test_id == test_id for row in rows)

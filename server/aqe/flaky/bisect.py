@@ -91,11 +91,13 @@ def bisected_order(test_id: str, rows: Sequence[HistoryRow]) -> OrderEvidence | 
                 culprit,
                 f"fails alone ({len(isolated)} of {len(isolated)} runs) and passes right after {culprit} "
                 f"(found by bisection over the tests before it, {runs} runs)",
+                confirmed=True,
             )
         return OrderEvidence(
             OrderKind.POLLUTED,
             culprit,
             f"passes alone ({len(isolated)} of {len(isolated)} runs) and fails right after {culprit}, the "
             f"polluter found by bisection over the tests before it ({runs} runs)",
+            confirmed=True,
         )
     return None

@@ -187,6 +187,9 @@ class OrderEvidence:
     kind: OrderKind
     culprit: str | None
     detail: str
+    confirmed: bool = False
+    """Shown by runs made to test it (the bisection's pair runs), not read from co-occurrence in suite
+    runs: with many tests before a random flake, one of them precedes every failure by chance."""
 
 
 def order_evidence(score: TestScore, all_rows: Sequence[HistoryRow]) -> OrderEvidence | None:

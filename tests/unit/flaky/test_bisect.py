@@ -87,3 +87,41 @@ def test_bisection_halves_the_preceding_tests_and_confirms_the_pair():
 def test_no_culprit_when_the_effect_needs_two_tests_together():
     result = bisect_culprit("victim", ["a", "b", "c", "d"], False, lambda tests: {"a", "d"} <= set(tests))
     assert result.culprit is None
+
+
+def _row(test: str, outcome: str, kind: str, ordinal: int, report: int):
+    from aqe.flaky.history import HistoryRow
+    from aqe.flaky.junit import Outcome
+
+    failed = outcome == "F"
+    return HistoryRow(
+        f"tests/test_m.py::{test}", "tests/test_m.py", test, None, "v", "h", float(report),
+        Outcome.FAILED if failed else Outcome.PASSED, 0.01, "assert 1 == 2" if failed else "", kind, report, ordinal,
+    )  # fmt: skip
+
+
+def test_a_bisection_that_found_no_culprit_refutes_what_suite_runs_suggested(tmp_path):
+    # test_y ran before test_x in every failing suite run and never in a passing one: co-occurrence says
+    # "polluted by test_y". Alone, test_x passed twice.
+    rows, report = [], 0
+    for failed in (True, False, True, False, True, False):
+        report += 1
+        order = ("test_y", "test_x") if failed else ("test_x", "test_y")
+        for ordinal, name in enumerate(order):
+            rows.append(_row(name, "F" if failed and name == "test_x" else "P", "suite", ordinal, report))
+    for _ in range(2):
+        report += 1
+        rows.append(_row("test_x", "P", "isolated", 0, report))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_m.py").write_text("def test_x():\n    assert 1 == 2\n\ndef test_y():\n    pass\n")
+
+    suggested = next(v for v in analyze(rows, tmp_path) if v.score.name == "test_x")
+    assert suggested.order is not None and suggested.order.kind is OrderKind.POLLUTED
+    assert not suggested.order.confirmed
+
+    # The bisection ran the pair (test_y, then test_x) twice and test_x passed both times.
+    for _ in range(2):
+        report += 1
+        rows += [_row("test_y", "P", BISECT_KIND, 0, report), _row("test_x", "P", BISECT_KIND, 1, report)]
+    refuted = next(v for v in analyze(rows, tmp_path) if v.score.name == "test_x")
+    assert refuted.order is None

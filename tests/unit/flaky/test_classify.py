@@ -149,11 +149,32 @@ def test_a_named_polluter_outweighs_what_the_code_suggests_and_the_state_it_read
         """,
         "SETTINGS = {'debug': False}\n\ndef level():\n    return 'DEBUG' if SETTINGS['debug'] else 'INFO'\n",
     )
-    polluted = OrderEvidence(OrderKind.POLLUTED, "tests/test_y.py::test_debug", "fails right after test_debug")
+    polluted = OrderEvidence(
+        OrderKind.POLLUTED, "tests/test_y.py::test_debug", "fails right after test_debug", confirmed=True
+    )
     result = classify(_score("assert 'DEBUG' == 'INFO'"), polluted, facts, [])
     assert result.cause is RootCause.SHARED_STATE
     assert result.evidence[0] == "fails right after test_debug"
     assert any("SETTINGS" in line and "test_debug" in line for line in result.evidence)
+
+
+@pytest.mark.parametrize(("confirmed", "cause"), [(False, RootCause.TIME_DATE), (True, RootCause.SHARED_STATE)])
+def test_order_read_from_suite_runs_alone_does_not_outweigh_a_clock_the_failure_came_through(
+    tmp_path, confirmed, cause
+):
+    facts = _facts(
+        tmp_path,
+        """
+        from helpers import even_tick
+
+        def test_x():
+            assert even_tick()
+        """,
+        "import time\n\ndef even_tick():\n    return time.time_ns() % 2 == 0\n",
+    )
+    failure = read_failure(_failure("assert False\nE   assert False\nE    +  where False = even_tick()"))
+    before = OrderEvidence(OrderKind.POLLUTED, "tests/test_y.py::test_y", "failed after test_y", confirmed=confirmed)
+    assert classify(_score("assert False"), before, facts, [failure]).cause is cause
 
 
 def test_failing_alone_and_in_every_order_rules_order_out():
